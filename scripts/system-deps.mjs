@@ -1,0 +1,30 @@
+// System packages the test suites need, and a check that installs them (as root) or says exactly
+// what is missing. Shared by scripts/test.mjs and later by the conformance and bench scripts.
+import { existsSync } from 'node:fs';
+import { $ } from 'zx';
+
+/** Debian package → a file whose presence proves it is installed. */
+export const TEST_PACKAGES = {
+  'libiscsi-bin': '/usr/bin/iscsi-test-cu',
+  'qemu-utils': '/usr/bin/qemu-io',
+  // qemu's iSCSI block driver (libiscsi initiator inside qemu-img/qemu-io).
+  'qemu-block-extra': '/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so',
+};
+
+export async function ensurePackages(packages = TEST_PACKAGES) {
+  const missing = Object.entries(packages).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    console.error(`missing system packages: ${missing.join(' ')}\ninstall them with: sudo apt-get install -y --no-install-recommends ${missing.join(' ')}`);
+    process.exit(1);
+  }
+  console.log(`installing ${missing.join(' ')} with apt-get`);
+  $.verbose = false;
+  await $`apt-get update -qq`;
+  await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq --no-install-recommends ${missing}`;
+  const still = Object.entries(packages).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+  if (still.length) {
+    console.error(`apt-get install finished but these are still missing: ${still.join(' ')}`);
+    process.exit(1);
+  }
+}

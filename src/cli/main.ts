@@ -1,0 +1,207 @@
+// fileio_tgt [options] NAME FILE [NAME FILE ...] — compatible with SCST's fileio_tgt where the
+// options overlap (-b -r -t -o -n -c), plus the link, portal and config options of our own.
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  DEFAULT_IQN_PREFIX,
+  DEFAULT_PORTAL,
+  LINKS,
+  checkBlockSize,
+  checkDeviceName,
+  checkIqn,
+  completeTargets,
+  deviceDefaults,
+  parseConfigFile,
+  parsePortal,
+  parseSize,
+  type FileConfig,
+  type LinkName,
+  type ServeConfig,
+} from '../host/config.ts';
+import { ConfigError, StartupError } from '../host/errors.ts';
+import { Host } from '../host/host.ts';
+import { createLogger, statusLine } from '../host/log.ts';
+import { HandlerRegistry } from '../host/registry.ts';
+import type { DeviceConfig } from '../handlers/contract.ts';
+
+export interface CliOptions {
+  block?: number;
+  read_only?: boolean;
+  write_through?: boolean;
+  direct?: boolean;
+  nullio?: boolean;
+  nv_cache?: boolean;
+  removable?: boolean;
+  thin?: boolean;
+  type: string;
+  portal?: string;
+  iqnPrefix?: string;
+  config?: string;
+  link?: LinkName;
+  handlers?: string;
+  json?: boolean;
+  verbose?: boolean;
+  listTypes?: boolean;
+}
+
+export function buildProgram(): Command {
+  return new Command('fileio_tgt')
+    .description('Serve disk images and other SCSI devices to initiators (embedded iSCSI target by default).')
+    .usage('[options] NAME FILE [NAME FILE ...]')
+    .argument('[NAME FILE...]', 'device name and backing file, repeated for more devices')
+    .option('-b, --block <size>', 'logical block size in bytes (default 512)', (v: string) => {
+      const n = Number(v);
+      try {
+        return checkBlockSize(n, 'command line', '--block');
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message.replace(/^command line: --block: /, ''));
+      }
+    })
+    .option('-r, --read_only', 'serve read-only: writes fail with DATA PROTECT')
+    .option('-t, --write_through', 'write-through: every write is durable before it is acknowledged (O_DSYNC, WCE=0)')
+    .option('-o, --direct', 'open the backing file with O_DIRECT')
+    .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded (size from FILE)')
+    .option('-c, --nv_cache', 'the backing store is non-volatile: skip flushes')
+    .option('--removable', 'report a removable medium (START STOP UNIT may eject)')
+    .option('--thin', 'thin-provisioned LUN')
+    .option('--type <handler>', 'handler type from handlers.json', 'disk')
+    .option('--portal <HOST:PORT>', `where the iSCSI target listens (default ${DEFAULT_PORTAL}; 0.0.0.0 exports to the network)`)
+    .option('--iqn-prefix <iqn>', `target names are PREFIX:NAME (default ${DEFAULT_IQN_PREFIX})`)
+    .option('--config <file>', 'JSON file describing devices and targets')
+    .addOption(new Option('--link <link>', 'how commands reach the devices (default auto)').choices(LINKS))
+    .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
+    .option('--json', 'machine-readable JSON status and log lines')
+    .option('-v, --verbose', 'debug logging')
+    .option('--list-types', 'list the handler types and exit')
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showHelpAfterError('(run fileio_tgt --help for usage)');
+}
+
+/** Turns parsed options and positional pairs into a validated ServeConfig. */
+export async function buildServeConfig(args: string[], opts: CliOptions, types: readonly string[]): Promise<ServeConfig> {
+  let file: FileConfig = { devices: [], targets: [] };
+  if (opts.config) {
+    let text: string;
+    try {
+      text = await readFile(opts.config, 'utf8');
+    } catch (e) {
+      throw new ConfigError(opts.config, '', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    file = parseConfigFile(text, opts.config, types);
+  }
+  if (args.length % 2 !== 0) {
+    throw new ConfigError('command line', '', `devices are given as NAME FILE pairs; "${args[args.length - 1]}" has no FILE`);
+  }
+  if (args.length === 0 && file.devices.length === 0) {
+    throw new ConfigError('command line', '', 'no devices: give NAME FILE pairs or --config FILE');
+  }
+  if (!types.includes(opts.type)) {
+    throw new ConfigError('command line', '--type', `unknown handler type "${opts.type}" (known: ${types.join(', ')})`);
+  }
+  const devices = [...file.devices];
+  for (let i = 0; i < args.length; i += 2) {
+    const name = checkDeviceName(args[i], 'command line', `device ${i / 2 + 1} NAME`);
+    if (devices.some((d) => d.name === name)) throw new ConfigError('command line', `device ${name}`, 'device name is used twice');
+    devices.push(cliDevice(name, args[i + 1], opts));
+  }
+  const where = opts.config ?? 'command line';
+  const iqnPrefix = opts.iqnPrefix !== undefined ? checkIqn(opts.iqnPrefix, 'command line', '--iqn-prefix') : (file.iqnPrefix ?? DEFAULT_IQN_PREFIX);
+  return {
+    portal: opts.portal !== undefined ? parsePortal(opts.portal, 'command line', '--portal') : (file.portal ?? parsePortal(DEFAULT_PORTAL, where, 'portal')),
+    iqnPrefix,
+    link: opts.link ?? file.link ?? 'auto',
+    devices,
+    targets: completeTargets(devices, file.targets, iqnPrefix, where),
+  };
+}
+
+function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfig {
+  const dev: DeviceConfig = {
+    ...deviceDefaults(name, opts.type),
+    blockSize: opts.block ?? 512,
+    readOnly: !!opts.read_only,
+    writeThrough: !!opts.write_through,
+    direct: !!opts.direct,
+    nullio: !!opts.nullio,
+    nvCache: !!opts.nv_cache,
+    removable: !!opts.removable,
+    thin: !!opts.thin,
+    file: backing,
+  };
+  // A nullio device may be given a size instead of a file: "fileio_tgt --type nullio null1 1T".
+  const size = opts.type === 'nullio' ? parseSize(backing) : undefined;
+  if (size !== undefined) {
+    delete dev.file;
+    dev.sizeBytes = size;
+  }
+  return dev;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  const opts = program.opts<CliOptions>();
+  const log = createLogger({ verbose: !!opts.verbose, json: !!opts.json });
+  let host: Host;
+  try {
+    const registry = await HandlerRegistry.open(opts.handlers);
+    if (opts.listTypes) {
+      for (const e of registry.entries.values()) statusLine(!!opts.json, { event: 'type', ...e }, `${e.type}\t${e.description}`);
+      return 0;
+    }
+    if (program.args.length === 0 && !opts.config) {
+      program.outputHelp({ error: true });
+      return 1;
+    }
+    const cfg = await buildServeConfig(program.args, opts, registry.types());
+    host = await Host.start(cfg, registry, log);
+  } catch (e) {
+    return fail(e, !!opts.json);
+  }
+  for (const s of host.served) {
+    const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : '';
+    statusLine(!!opts.json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}`);
+  }
+  return serveUntilSignal(host, log, !!opts.json);
+}
+
+function serveUntilSignal(host: Host, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log('warn', `${signal} again: exiting without waiting`);
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log('info', `${signal}: finishing in-flight commands, flushing and closing`);
+      host.close().then(
+        () => {
+          statusLine(json, { event: 'stopped' }, 'stopped');
+          resolve(0);
+        },
+        (e: Error) => {
+          log('error', e.message);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGUSR1', () => statusLine(json, { event: 'stats', ...host.stats() }, JSON.stringify(host.stats())));
+  });
+}
+
+function fail(e: unknown, json: boolean): number {
+  const known = e instanceof ConfigError || e instanceof StartupError;
+  const message = known ? (e as Error).message : `internal error: ${(e as Error)?.stack ?? String(e)}`;
+  if (json) process.stderr.write(`${JSON.stringify({ event: 'error', message })}\n`);
+  else process.stderr.write(`fileio_tgt: ${message}\n`);
+  return 1;
+}

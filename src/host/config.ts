@@ -1,0 +1,245 @@
+// What to serve: devices, the targets that group them into LUNs, and where to listen. Built from
+// the command line and/or a JSON --config file; every error names the file and the field.
+import type { DeviceConfig } from '../handlers/contract.ts';
+import { ConfigError } from './errors.ts';
+
+export const LINKS = ['auto', 'iscsi', 'tcmu', 'scst_user'] as const;
+export type LinkName = (typeof LINKS)[number];
+
+export interface Portal {
+  host: string;
+  port: number;
+}
+
+export interface LunMapping {
+  lun: number;
+  device: string;
+}
+
+export interface TargetConfig {
+  iqn: string;
+  alias?: string;
+  luns: LunMapping[];
+}
+
+export interface ServeConfig {
+  portal: Portal;
+  iqnPrefix: string;
+  link: LinkName;
+  devices: DeviceConfig[];
+  targets: TargetConfig[];
+}
+
+export const DEFAULT_PORTAL = '127.0.0.1:3260';
+export const DEFAULT_IQN_PREFIX = 'iqn.2026-11.org.fileio-tgt';
+export const MAX_LUN = 16383; // flat space addressing
+
+/** Fields of DeviceConfig every handler understands, with their JSON types. */
+const DEVICE_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'object'> = {
+  name: 'string',
+  type: 'string',
+  file: 'string',
+  blockSize: 'number',
+  sizeBytes: 'number',
+  readOnly: 'boolean',
+  writeThrough: 'boolean',
+  direct: 'boolean',
+  nullio: 'boolean',
+  nvCache: 'boolean',
+  removable: 'boolean',
+  thin: 'boolean',
+  serial: 'string',
+  vendor: 'string',
+  product: 'string',
+  revision: 'string',
+  options: 'object',
+};
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+// RFC 3720 §3.2.6.3.1: iqn.yyyy-mm.reversed.domain[:anything]; lower case, no spaces.
+const IQN = /^iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[a-z0-9.:-]+)?$/;
+const EUI = /^eui\.[0-9A-F]{16}$/;
+
+export function parsePortal(text: string, where: string, field: string): Portal {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) throw new ConfigError(where, field, `"${text}" is not HOST:PORT`);
+  const host = m[1] ?? m[2];
+  const port = m[3] === undefined ? 3260 : Number(m[3]);
+  if (port > 65535) throw new ConfigError(where, field, `port ${port} is out of range (0-65535)`);
+  return { host, port };
+}
+
+export function checkBlockSize(n: unknown, where: string, field: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 512 || n > 65536 || (n & (n - 1)) !== 0) {
+    throw new ConfigError(where, field, `block size ${String(n)} must be a power of two from 512 to 65536`);
+  }
+  return n;
+}
+
+export function checkDeviceName(n: unknown, where: string, field: string): string {
+  if (typeof n !== 'string' || !NAME.test(n)) {
+    throw new ConfigError(where, field, `device name ${JSON.stringify(n)} must be 1-64 letters, digits, ".", "-" or "_", starting with a letter or digit`);
+  }
+  return n;
+}
+
+export function checkIqn(n: unknown, where: string, field: string): string {
+  if (typeof n !== 'string' || !(IQN.test(n) || EUI.test(n)) || n.length > 223) {
+    throw new ConfigError(where, field, `${JSON.stringify(n)} is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:suffix], lower case, at most 223 bytes)`);
+  }
+  return n;
+}
+
+/** The target name given to a device that has no explicit target. */
+export function defaultTargetIqn(prefix: string, device: string): string {
+  // iSCSI names allow only lower-case letters, digits, '-', '.' and ':'.
+  return `${prefix}:${device.toLowerCase().replaceAll('_', '-')}`;
+}
+
+/** Parses sizes like 4096, 10G, 1TiB, 512M (binary multiples). */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*([KMGTP]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const shift = { '': 0, K: 10, M: 20, G: 30, T: 40, P: 50 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T' | 'P'];
+  const n = Number(m[1]) * 2 ** shift;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export function deviceDefaults(name: string, type: string): DeviceConfig {
+  return {
+    name,
+    type,
+    blockSize: 512,
+    readOnly: false,
+    writeThrough: false,
+    direct: false,
+    nullio: false,
+    nvCache: false,
+    removable: false,
+    thin: false,
+  };
+}
+
+/** Validates one device object from a config file. */
+export function parseDevice(raw: unknown, where: string, at: string, knownTypes: readonly string[]): DeviceConfig {
+  if (!isObject(raw)) throw new ConfigError(where, at, 'must be an object');
+  for (const [key, value] of Object.entries(raw)) {
+    const kind = DEVICE_FIELDS[key];
+    if (!kind) throw new ConfigError(where, `${at}.${key}`, `unknown field (known: ${Object.keys(DEVICE_FIELDS).join(', ')})`);
+    const actual = Array.isArray(value) ? 'array' : typeof value;
+    if (actual !== kind || value === null) throw new ConfigError(where, `${at}.${key}`, `must be a ${kind}, not ${value === null ? 'null' : actual}`);
+  }
+  const name = checkDeviceName(raw.name, where, `${at}.name`);
+  const type = (raw.type as string | undefined) ?? 'disk';
+  if (!knownTypes.includes(type)) throw new ConfigError(where, `${at}.type`, `unknown handler type "${type}" (known: ${knownTypes.join(', ')})`);
+  const dev: DeviceConfig = { ...deviceDefaults(name, type), ...(raw as Partial<DeviceConfig>), name, type };
+  checkBlockSize(dev.blockSize, where, `${at}.blockSize`);
+  if (dev.sizeBytes !== undefined && (!Number.isSafeInteger(dev.sizeBytes) || dev.sizeBytes <= 0)) {
+    throw new ConfigError(where, `${at}.sizeBytes`, 'must be a positive whole number of bytes');
+  }
+  if (dev.file === undefined && dev.sizeBytes === undefined) {
+    throw new ConfigError(where, `${at}.file`, 'is required (or sizeBytes for a device without backing file)');
+  }
+  return dev;
+}
+
+function parseTarget(raw: unknown, where: string, at: string, devices: Set<string>): TargetConfig {
+  if (!isObject(raw)) throw new ConfigError(where, at, 'must be an object with "iqn" and "luns"');
+  for (const key of Object.keys(raw)) {
+    if (!['iqn', 'alias', 'luns'].includes(key)) throw new ConfigError(where, `${at}.${key}`, 'unknown field (known: iqn, alias, luns)');
+  }
+  const iqn = checkIqn(raw.iqn, where, `${at}.iqn`);
+  if (raw.alias !== undefined && typeof raw.alias !== 'string') throw new ConfigError(where, `${at}.alias`, 'must be a string');
+  if (!Array.isArray(raw.luns) || raw.luns.length === 0) throw new ConfigError(where, `${at}.luns`, 'must be a non-empty array of { lun, device }');
+  const seen = new Set<number>();
+  const luns = raw.luns.map((l: unknown, i: number): LunMapping => {
+    const lat = `${at}.luns[${i}]`;
+    if (!isObject(l)) throw new ConfigError(where, lat, 'must be an object { lun, device }');
+    for (const key of Object.keys(l)) {
+      if (key !== 'lun' && key !== 'device') throw new ConfigError(where, `${lat}.${key}`, 'unknown field (known: lun, device)');
+    }
+    const lun = l.lun;
+    if (typeof lun !== 'number' || !Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) {
+      throw new ConfigError(where, `${lat}.lun`, `must be a whole number from 0 to ${MAX_LUN}`);
+    }
+    if (seen.has(lun)) throw new ConfigError(where, `${lat}.lun`, `LUN ${lun} is used twice in this target`);
+    seen.add(lun);
+    if (typeof l.device !== 'string' || !devices.has(l.device)) {
+      throw new ConfigError(where, `${lat}.device`, `names no device in "devices" (${JSON.stringify(l.device)})`);
+    }
+    return { lun, device: l.device };
+  });
+  return { iqn, alias: raw.alias as string | undefined, luns };
+}
+
+/** A --config document: { portal?, iqnPrefix?, link?, devices: [...], targets?: [...] }. */
+export interface FileConfig {
+  portal?: Portal;
+  iqnPrefix?: string;
+  link?: LinkName;
+  devices: DeviceConfig[];
+  targets: TargetConfig[];
+}
+
+export function parseConfigFile(text: string, where: string, knownTypes: readonly string[]): FileConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(where, '', `not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObject(doc)) throw new ConfigError(where, '', 'must be a JSON object');
+  for (const key of Object.keys(doc)) {
+    if (!['$comment', 'portal', 'iqnPrefix', 'link', 'devices', 'targets'].includes(key)) {
+      throw new ConfigError(where, key, 'unknown field (known: portal, iqnPrefix, link, devices, targets)');
+    }
+  }
+  const out: FileConfig = { devices: [], targets: [] };
+  if (doc.portal !== undefined) {
+    if (typeof doc.portal !== 'string') throw new ConfigError(where, 'portal', 'must be a "HOST:PORT" string');
+    out.portal = parsePortal(doc.portal, where, 'portal');
+  }
+  if (doc.iqnPrefix !== undefined) out.iqnPrefix = checkIqn(doc.iqnPrefix, where, 'iqnPrefix');
+  if (doc.link !== undefined) {
+    if (!LINKS.includes(doc.link as LinkName)) throw new ConfigError(where, 'link', `must be one of ${LINKS.join(', ')}`);
+    out.link = doc.link as LinkName;
+  }
+  if (!Array.isArray(doc.devices) || doc.devices.length === 0) throw new ConfigError(where, 'devices', 'must be a non-empty array');
+  const names = new Set<string>();
+  doc.devices.forEach((d: unknown, i: number) => {
+    const dev = parseDevice(d, where, `devices[${i}]`, knownTypes);
+    if (names.has(dev.name)) throw new ConfigError(where, `devices[${i}].name`, `device name "${dev.name}" is used twice`);
+    names.add(dev.name);
+    out.devices.push(dev);
+  });
+  if (doc.targets !== undefined) {
+    if (!Array.isArray(doc.targets)) throw new ConfigError(where, 'targets', 'must be an array');
+    const iqns = new Set<string>();
+    doc.targets.forEach((t: unknown, i: number) => {
+      const target = parseTarget(t, where, `targets[${i}]`, names);
+      if (iqns.has(target.iqn)) throw new ConfigError(where, `targets[${i}].iqn`, `target "${target.iqn}" is defined twice`);
+      iqns.add(target.iqn);
+      out.targets.push(target);
+    });
+  }
+  return out;
+}
+
+/** Gives each device that no target maps its own target, LUN 0, named after the device. */
+export function completeTargets(devices: DeviceConfig[], targets: TargetConfig[], iqnPrefix: string, where: string): TargetConfig[] {
+  const mapped = new Set(targets.flatMap((t) => t.luns.map((l) => l.device)));
+  const out = [...targets];
+  const iqns = new Set(targets.map((t) => t.iqn));
+  for (const dev of devices) {
+    if (mapped.has(dev.name)) continue;
+    const iqn = checkIqn(defaultTargetIqn(iqnPrefix, dev.name), where, `device ${dev.name}`);
+    if (iqns.has(iqn)) throw new ConfigError(where, `device ${dev.name}`, `its default target name ${iqn} is already taken`);
+    iqns.add(iqn);
+    out.push({ iqn, luns: [{ lun: 0, device: dev.name }] });
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

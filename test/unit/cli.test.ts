@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildProgram, buildServeConfig, type CliOptions } from '../../src/cli/main.ts';
+
+const TYPES = ['disk', 'nullio'];
+
+function parse(argv: string[]): { args: string[]; opts: CliOptions } {
+  const p = buildProgram().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  p.parse(argv, { from: 'user' });
+  return { args: p.args, opts: p.opts<CliOptions>() };
+}
+
+test('SCST fileio_tgt options map onto the device config', async () => {
+  const { args, opts } = parse(['-b', '4096', '-r', '-t', '-o', '-c', 'disk1', '/images/disk.img', 'disk2', '/images/b.img']);
+  const cfg = await buildServeConfig(args, opts, TYPES);
+  assert.deepEqual(cfg.portal, { host: '127.0.0.1', port: 3260 });
+  assert.equal(cfg.link, 'auto');
+  assert.equal(cfg.devices.length, 2);
+  assert.deepEqual(
+    { ...cfg.devices[0] },
+    { name: 'disk1', type: 'disk', file: '/images/disk.img', blockSize: 4096, readOnly: true, writeThrough: true, direct: true, nullio: false, nvCache: true, removable: false, thin: false },
+  );
+  assert.deepEqual(cfg.targets.map((t) => t.iqn), ['iqn.2026-11.org.fileio-tgt:disk1', 'iqn.2026-11.org.fileio-tgt:disk2']);
+});
+
+test('portal, prefix and link options; nullio takes a size', async () => {
+  const { args, opts } = parse(['--portal', '0.0.0.0:3300', '--iqn-prefix', 'iqn.2026-01.com.example', '--link', 'iscsi', '--type', 'nullio', 'null1', '2T']);
+  const cfg = await buildServeConfig(args, opts, TYPES);
+  assert.deepEqual(cfg.portal, { host: '0.0.0.0', port: 3300 });
+  assert.equal(cfg.link, 'iscsi');
+  assert.equal(cfg.devices[0].sizeBytes, 2 * 2 ** 40);
+  assert.equal(cfg.devices[0].file, undefined);
+  assert.equal(cfg.targets[0].iqn, 'iqn.2026-01.com.example:null1');
+});
+
+test('bad command lines get one clear message', async () => {
+  assert.throws(() => parse(['-b', '1000', 'd', 'f']), /block size 1000 must be a power of two/);
+  assert.throws(() => parse(['--link', 'fc', 'd', 'f']), /Allowed choices are auto, iscsi, tcmu, scst_user/);
+  const p = parse(['d1', 'f1', 'd2']);
+  await assert.rejects(buildServeConfig(p.args, p.opts, TYPES), /command line: devices are given as NAME FILE pairs; "d2" has no FILE/);
+  const q = parse(['--type', 'tape', 'd1', 'f1']);
+  await assert.rejects(buildServeConfig(q.args, q.opts, TYPES), /command line: --type: unknown handler type "tape" \(known: disk, nullio\)/);
+  const r = parse(['--iqn-prefix', 'Bad Prefix', 'd1', 'f1']);
+  await assert.rejects(buildServeConfig(r.args, r.opts, TYPES), /command line: --iqn-prefix: "Bad Prefix" is not an iSCSI name/);
+  const s = parse(['--config', '/nonexistent/x.json']);
+  await assert.rejects(buildServeConfig(s.args, s.opts, TYPES), /\/nonexistent\/x\.json: cannot read: ENOENT/);
+});
