@@ -1,0 +1,153 @@
+// `npm run conformance`: libiscsi's iscsi-test-cu against our target (or tgt, for comparison),
+// one fresh target process per LUN variant. Prints passed/failed/skipped per variant, writes
+// per-test TSVs to conformance-results/, and exits non-zero on any failure not listed in
+// exclusions.tsv (each line: variant or *, Suite.Test, reason).
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTarget } from '../helpers/target-process.ts';
+import { parseCunitLog, tally, type TestResult } from './cunit-log.ts';
+
+interface Variant {
+  /** Extra fileio_tgt options. */
+  ours: string[];
+  /** tgtadm logicalunit parameters (--params) and --blocksize. */
+  tgt: { params?: string; blocksize?: number };
+  /** iscsi-test-cu -t filter. */
+  filter: string;
+}
+
+export const VARIANTS: Record<string, Variant> = {
+  default: { ours: [], tgt: {}, filter: 'ALL' },
+  thin: { ours: ['--thin'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL' },
+  removable: { ours: ['--removable'], tgt: { params: 'removable=1' }, filter: 'ALL' },
+  '4096': { ours: ['-b', '4096'], tgt: { blocksize: 4096 }, filter: 'ALL' },
+  readonly: { ours: ['-r'], tgt: { params: 'readonly=1' }, filter: 'ALL.ReadOnly' },
+};
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const IMAGE_BYTES = 1 << 30;
+const SUITE_TIMEOUT_MS = 15 * 60_000;
+
+function sh(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128, out });
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Serves `image` with our CLI; returns the LUN URL and a stop function. */
+async function startOurs(v: Variant, image: string) {
+  const t = await startTarget([...v.ours, 'conf', image]);
+  return { url: t.served[0].url, stop: async () => void (await t.stop('SIGTERM')) };
+}
+
+/** Serves `image` with tgtd (Debian package tgt) on 127.0.0.1, LUN 1, its own control socket. */
+async function startTgt(v: Variant, image: string) {
+  const port = await freePort();
+  const ctl = String(100 + (port % 800));
+  const tgtd = spawn('tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: 'ignore' });
+  const adm = (...a: string[]) => sh('tgtadm', ['-C', ctl, '--lld', 'iscsi', ...a], 10_000);
+  for (let i = 0; i < 100 && (await sh('tgtadm', ['-C', ctl, '--mode', 'system', '--op', 'show'], 5000)).code !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const iqn = 'iqn.2026-11.test.tgt:conf';
+  await adm('--mode', 'target', '--op', 'new', '--tid', '1', '--targetname', iqn);
+  const lu = ['--mode', 'logicalunit', '--op', 'new', '--tid', '1', '--lun', '1', '--backing-store', image];
+  if (v.tgt.blocksize) lu.push(`--blocksize=${v.tgt.blocksize}`);
+  const r = await adm(...lu);
+  if (r.code !== 0) throw new Error(`tgtadm: ${r.out}`);
+  if (v.tgt.params) await adm('--mode', 'logicalunit', '--op', 'update', '--tid', '1', '--lun', '1', '--params', v.tgt.params);
+  await adm('--mode', 'target', '--op', 'bind', '--tid', '1', '--initiator-address', 'ALL');
+  return {
+    url: `iscsi://127.0.0.1:${port}/${iqn}/1`,
+    stop: async () => {
+      tgtd.kill('SIGKILL'); // tgtd ignores SIGTERM
+      await new Promise((r) => tgtd.once('exit', r));
+    },
+  };
+}
+
+async function runVariant(impl: 'ours' | 'tgt', name: string, v: Variant): Promise<TestResult[]> {
+  const dir = await mkdtemp(join(tmpdir(), `conformance-${name}-`));
+  const image = join(dir, 'lun.img');
+  await writeFile(image, '');
+  await truncate(image, IMAGE_BYTES);
+  const target = impl === 'ours' ? await startOurs(v, image) : await startTgt(v, image);
+  try {
+    const args = ['-i', 'iqn.2026-11.test:init1', '-I', 'iqn.2026-11.test:init2', '--dataloss', '-t', v.filter, target.url, target.url];
+    const r = await sh('iscsi-test-cu', args, SUITE_TIMEOUT_MS);
+    await mkdir(join(ROOT, 'conformance-results'), { recursive: true });
+    await writeFile(join(ROOT, 'conformance-results', `${impl}-${name}.log`), r.out);
+    const results = parseCunitLog(r.out);
+    await writeFile(
+      join(ROOT, 'conformance-results', `${impl}-${name}.tsv`),
+      ['suite\ttest\tstatus\treason', ...results.map((x) => `${x.suite}\t${x.test}\t${x.status}\t${x.reason}`)].join('\n') + '\n',
+    );
+    return results;
+  } finally {
+    await target.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function loadExclusions(): Promise<Map<string, string>> {
+  const text = await readFile(join(ROOT, 'test/conformance/exclusions.tsv'), 'utf8');
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const [variant, test, reason] = line.split('\t');
+    if (!reason) throw new Error(`exclusions.tsv: "${line}" needs variant<TAB>Suite.Test<TAB>reason`);
+    out.set(`${variant}/${test}`, reason);
+  }
+  return out;
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const impl = argv.includes('--tgt') ? 'tgt' : 'ours';
+  const chosen = argv.filter((a) => !a.startsWith('--'));
+  const names = chosen.length ? chosen : Object.keys(VARIANTS);
+  for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n} (known: ${Object.keys(VARIANTS).join(', ')})`);
+  const exclusions = await loadExclusions();
+  const rows: string[] = [];
+  let unexpected = 0;
+  for (const name of names) {
+    const started = Date.now();
+    const results = await runVariant(impl, name, VARIANTS[name]);
+    const t = tally(results);
+    const failures = results.filter((r) => r.status === 'failed');
+    const excused = failures.filter((r) => exclusions.has(`${name}/${r.suite}.${r.test}`) || exclusions.has(`*/${r.suite}.${r.test}`));
+    for (const f of failures) {
+      if (!excused.includes(f)) {
+        unexpected++;
+        console.log(`FAILED ${impl}/${name} ${f.suite}.${f.test}: ${f.reason}`);
+      }
+    }
+    rows.push(`${name.padEnd(10)} ${String(t.passed).padStart(6)} ${String(t.failed).padStart(6)} ${String(t.skipped).padStart(7)} ${String(results.length).padStart(5)} ${String(excused.length).padStart(8)} ${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s`);
+  }
+  console.log(`\niscsi-test-cu against ${impl === 'ours' ? 'fileio_tgt' : 'tgt'}`);
+  console.log('variant    passed failed skipped total excluded  wall');
+  for (const r of rows) console.log(r);
+  process.exit(unexpected === 0 || impl === 'tgt' ? 0 : 1);
+}
+
+await main();
