@@ -70,7 +70,7 @@ export interface LogicalUnit {
   execute(cmd: ScsiCommand): Promise<ScsiResponse>;
   /** Task management that concerns this LU (the link aborts its own in-flight tasks first). */
   taskManagement(fn: TaskManagementFunction, nexus: Nexus): Promise<void>;
-  /** An I_T nexus went away (session closed or dropped): drop its state, UA for the rest. */
+  /** An I_T nexus went away (session closed or dropped): drop its state; it sees 29/07 if it returns. */
   nexusLost(nexus: Nexus): void;
   /** Status for the CLI's status line (size, block size, counters). */
   describe(): Record<string, unknown>;

@@ -1,9 +1,9 @@
 // Opcode tables: every command set is a list of CommandEntry (opcode -> small function). The LU core
 // composes the SPC table with a handler's table; REPORT SUPPORTED OPERATION CODES is generated from it.
 import type { ScsiCommand, ScsiResponse } from './command.ts';
-import { SERVICE_ACTION_OPCODES } from './constants.ts';
+import { Asc, SenseKey, SERVICE_ACTION_OPCODES } from './constants.ts';
 import { cdbLengthForOpcode } from './cdb.ts';
-import { invalidCdbField, invalidOpcode, type CheckCondition } from './sense.ts';
+import { CheckCondition, invalidCdbField, invalidOpcode } from './sense.ts';
 import type { ScsiLogicalUnit } from './logical-unit.ts';
 
 /** What a command function sees. */
@@ -110,4 +110,18 @@ export function usage(opcode: number, ...masks: number[]): number[] {
   const expected = cdbLengthForOpcode(opcode);
   if (expected !== 0 && u.length !== expected) throw new Error(`usage for ${opcode.toString(16)}: ${u.length} bytes, want ${expected}`);
   return u;
+}
+
+/**
+ * The first `length` bytes of the data-out. Less data than the CDB asks for (the initiator's
+ * expected transfer length was short) is reported as 05/0E/03 INVALID FIELD IN COMMAND
+ * INFORMATION UNIT without touching the medium; extra data is ignored (the link reports residuals).
+ */
+export function requireDataOut(ctx: CommandContext, length: number): Buffer {
+  const d = ctx.cmd.dataOut;
+  if (length === 0) return Buffer.alloc(0);
+  if (!d || d.length < length) {
+    throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU);
+  }
+  return d.length === length ? d : d.subarray(0, length);
 }

@@ -1,0 +1,24 @@
+// nullio: no backing I/O. Reads return zeros (never uninitialised memory), writes are discarded.
+import type { BlockStore } from './store.ts';
+
+/** 1 TiB, the default size of a nullio device without sizeBytes. */
+export const DEFAULT_NULLIO_SIZE = 2 ** 40;
+
+export class NullStore implements BlockStore {
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly writesAreDurable = true;
+  constructor(size: number, readOnly = false) {
+    this.size = size;
+    this.readOnly = readOnly;
+  }
+  async read(_offset: number, length: number): Promise<Buffer> {
+    return Buffer.alloc(length);
+  }
+  async write(_offset: number, _data: Buffer): Promise<void> {}
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+  describe(): Record<string, unknown> {
+    return { backing: 'nullio', sizeBytes: this.size };
+  }
+}

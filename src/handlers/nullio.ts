@@ -1,0 +1,11 @@
+// The nullio handler module: disk semantics without backing I/O. Reads return zeros, writes are
+// discarded; the size comes from DeviceConfig.sizeBytes (default 1 TiB).
+import type { DeviceConfig, HandlerModule } from './contract.ts';
+import { createDisk } from './disk/create.ts';
+
+const nullio: HandlerModule = {
+  description: 'SBC-4 disk with no backing store: reads return zeros, writes are discarded',
+  create: (config: DeviceConfig, host) => createDisk({ ...config, nullio: true, file: undefined }, host),
+};
+
+export default nullio;

@@ -1,0 +1,195 @@
+// The logical-unit core shared by every device type: UA queues, dispatch through composed opcode
+// tables, task-set ordering, the reservation hook point, sense format, never throwing out of execute.
+import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from './command.ts';
+import { Asc, SenseKey, Status } from './constants.ts';
+import { cdbLengthForOpcode, checkControlByte, cdbTooShort } from './cdb.ts';
+import type { InquiryProfile, LuIdentity } from './inquiry.ts';
+import { ModePages, type ModePageDef } from './mode-pages.ts';
+import type { BlockDescriptorSource } from './mode.ts';
+import { CheckCondition, senseFor } from './sense.ts';
+import { descriptorSenseEnabled } from './spc-pages.ts';
+import { spcCommands } from './spc.ts';
+import { CommandTable, type CommandContext, type CommandEntry, type CommandResult } from './table.ts';
+import { TaskSet } from './task-set.ts';
+import { UnitAttentions } from './unit-attention.ts';
+
+export type LuLogger = (level: 'error' | 'warn' | 'info' | 'debug', message: string) => void;
+
+/**
+ * Runs before a command that passed UA checks (the reservation hook of issue 3 goes here).
+ * Throw a CheckCondition, or return a response (e.g. RESERVATION CONFLICT) to stop the command.
+ */
+export type CommandHook = (ctx: CommandContext) => ScsiResponse | void | Promise<ScsiResponse | void>;
+
+/** The device-specific half of a logical unit: what a handler (disk, cdrom, ...) supplies. */
+export interface LogicalUnitSpec {
+  readonly name: string;
+  readonly type: string;
+  readonly peripheralType: number;
+  readonly removable: boolean;
+  readonly identity: LuIdentity;
+  readonly versionDescriptors: readonly number[];
+  /** The handler's commands; they are composed after (and may override) the SPC table. */
+  readonly commands: readonly CommandEntry[];
+  readonly modePages: readonly ModePageDef[];
+  /** Handler VPD pages (code -> payload after the 4-byte header), e.g. B0h/B1h/B2h for disks. */
+  readonly vpd?: ReadonlyMap<number, (ctx: CommandContext) => Buffer>;
+  /** Extended INQUIRY V_SUP / NV_SUP. */
+  readonly volatileCache?: () => boolean;
+  readonly nonVolatileCache?: () => boolean;
+  /** Block descriptor and device-specific parameter for MODE SENSE/SELECT (block devices). */
+  readonly blockDescriptors?: BlockDescriptorSource;
+  /** Throws NOT READY (e.g. no medium) for commands marked `medium`. */
+  readonly checkReady?: (ctx: CommandContext) => void;
+  /** Logical unit reset side effects beyond mode pages and UAs (e.g. release PREVENT). */
+  readonly onReset?: () => void;
+  readonly describe: () => Record<string, unknown>;
+  readonly flush: () => Promise<void>;
+  readonly close: () => Promise<void>;
+  readonly log: LuLogger;
+}
+
+export class ScsiLogicalUnit implements LogicalUnit {
+  readonly name: string;
+  readonly type: string;
+  readonly peripheralType: number;
+  readonly table: CommandTable;
+  readonly modePages: ModePages;
+  readonly ua = new UnitAttentions();
+  readonly tasks = new TaskSet();
+  readonly blockDescriptors: BlockDescriptorSource | undefined;
+  readonly inquiryProfile: InquiryProfile;
+  readonly spec: LogicalUnitSpec;
+  private readonly hooks: CommandHook[] = [];
+  private closed = false;
+  /** Commands answered, by outcome (for describe()). */
+  readonly counters = { commands: 0, checkConditions: 0, internalErrors: 0 };
+
+  constructor(spec: LogicalUnitSpec) {
+    this.spec = spec;
+    this.name = spec.name;
+    this.type = spec.type;
+    this.peripheralType = spec.peripheralType;
+    this.table = new CommandTable(spcCommands, spec.commands);
+    this.modePages = new ModePages(spec.modePages);
+    this.blockDescriptors = spec.blockDescriptors;
+    this.inquiryProfile = {
+      peripheralType: spec.peripheralType,
+      removable: spec.removable,
+      identity: spec.identity,
+      versionDescriptors: spec.versionDescriptors,
+      get volatileCache() {
+        return spec.volatileCache?.() ?? false;
+      },
+      get nonVolatileCache() {
+        return spec.nonVolatileCache?.() ?? false;
+      },
+      vpd: spec.vpd ?? new Map(),
+    };
+  }
+
+  /** Adds a hook run before every command that got past the UA check (reservations, ...). */
+  addHook(h: CommandHook): void {
+    this.hooks.push(h);
+  }
+
+  /** Sense data in the LU's current format (D_SENSE). */
+  senseOf(cc: CheckCondition): Buffer {
+    return senseFor(cc, descriptorSenseEnabled(this.modePages));
+  }
+
+  checkCondition(cc: CheckCondition): ScsiResponse {
+    this.counters.checkConditions++;
+    return { status: Status.CHECK_CONDITION, sense: this.senseOf(cc) };
+  }
+
+  async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
+    this.counters.commands++;
+    try {
+      return await this.dispatch(cmd);
+    } catch (e) {
+      if (e instanceof CheckCondition) return this.checkCondition(e);
+      this.counters.internalErrors++;
+      const op = cmd.cdb.length > 0 ? cmd.cdb[0]!.toString(16).padStart(2, '0') : '--';
+      this.spec.log('error', `${this.name}: internal error in opcode ${op}h: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      return this.checkCondition(new CheckCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE));
+    }
+  }
+
+  private async dispatch(cmd: ScsiCommand): Promise<ScsiResponse> {
+    const cdb = cmd.cdb;
+    if (cdb.length === 0) throw cdbTooShort();
+    if (this.closed) throw new CheckCondition(SenseKey.NOT_READY, Asc.LUN_NOT_READY_CAUSE_NOT_REPORTABLE);
+    this.ua.touch(cmd.nexus);
+    const found = this.table.lookup(cdb);
+    const entry = found instanceof CheckCondition ? undefined : found;
+    const policy = entry?.ua ?? 'normal';
+    if (policy === 'normal') {
+      const pending = this.ua.take(cmd.nexus.id);
+      if (pending) throw new CheckCondition(SenseKey.UNIT_ATTENTION, pending);
+    }
+    if (!entry) throw found as CheckCondition;
+    const len = entry.usage.length || cdbLengthForOpcode(cdb[0]!);
+    if (cdb.length < len) throw cdbTooShort();
+    checkControlByte(cdb, len);
+    const ctx: CommandContext = { cmd, cdb, lu: this, entry };
+    for (const h of this.hooks) {
+      const r = await h(ctx);
+      if (r) return r;
+    }
+    if (entry.medium && this.spec.checkReady) this.spec.checkReady(ctx);
+    if (cmd.signal?.aborted) return { status: Status.TASK_ABORTED };
+    const result = await this.tasks.run(cmd.attribute, entry.exclusive === true, async () => entry.run(ctx));
+    return normalize(result);
+  }
+
+  async taskManagement(fn: TaskManagementFunction, nexus: Nexus): Promise<void> {
+    switch (fn) {
+      case 'lun-reset':
+        this.reset();
+        this.ua.addOthers(nexus.id, Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        return;
+      case 'target-warm-reset':
+        this.reset();
+        this.ua.addAll(Asc.SCSI_BUS_RESET_OCCURRED);
+        return;
+      case 'target-cold-reset':
+        this.reset();
+        this.ua.addAll(Asc.POWER_ON_OCCURRED);
+        return;
+      default:
+        // abort/clear task set and clear ACA: the link aborts the tasks; no LU state to change
+        return;
+    }
+  }
+
+  /** Logical unit reset: mode parameters back to defaults (no saved pages), handler state. */
+  private reset(): void {
+    this.modePages.reset();
+    this.spec.onReset?.();
+  }
+
+  nexusLost(nexus: Nexus): void {
+    this.ua.drop(nexus);
+  }
+
+  describe(): Record<string, unknown> {
+    return { name: this.name, type: this.type, ...this.spec.describe(), ...this.counters };
+  }
+
+  flush(): Promise<void> {
+    return this.spec.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.spec.close();
+  }
+}
+
+function normalize(r: CommandResult): ScsiResponse {
+  if (r === undefined) return { status: Status.GOOD };
+  if (Buffer.isBuffer(r)) return { status: Status.GOOD, data: r };
+  return r;
+}

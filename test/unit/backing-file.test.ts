@@ -1,0 +1,106 @@
+// The file store and the handler modules: open flags, clear errors, round trips.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileStore } from '../../src/backing/file-store.ts';
+import { NullStore } from '../../src/backing/null-store.ts';
+import disk from '../../src/handlers/disk/index.ts';
+import nullio from '../../src/handlers/nullio.ts';
+import { addressOf } from '../../src/ffi/memory.ts';
+import { assertGood, cdb10, clearUa, diskConfig, nexus, send, tempDir, tempImage } from '../helpers/scsi-harness.ts';
+
+const host = { log: () => undefined };
+const base = { blockSize: 512, readOnly: false, writeThrough: false, direct: false, nvCache: false };
+
+test('bad images fail with one clear message naming the file', async () => {
+  const t = await tempDir();
+  try {
+    const odd = join(t.dir, 'odd.img');
+    await writeFile(odd, Buffer.alloc(1000));
+    await assert.rejects(FileStore.open({ ...base, path: odd }), { message: `${odd} is 1000 bytes, not a multiple of the 512-byte block size` });
+    const four = await tempImage(t.dir, 6144, 'four.img');
+    await assert.rejects(FileStore.open({ ...base, path: four, blockSize: 4096 }), { message: `${four} is 6144 bytes, not a multiple of the 4096-byte block size` });
+    const missing = join(t.dir, 'missing.img');
+    await assert.rejects(FileStore.open({ ...base, path: missing }), { message: `cannot open ${missing}: ENOENT` });
+    const empty = join(t.dir, 'empty.img');
+    await writeFile(empty, '');
+    await assert.rejects(FileStore.open({ ...base, path: empty }), { message: `${empty} is empty (0 bytes)` });
+    await assert.rejects(disk.create(diskConfig({ file: missing }), host), { message: `cannot open ${missing}: ENOENT` });
+    await assert.rejects(FileStore.open({ ...base, path: t.dir }), { message: `cannot open ${t.dir}: EISDIR` });
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('FileStore reads and writes at positions; read-only refuses writes; O_DSYNC means durable', async () => {
+  const t = await tempDir();
+  try {
+    const p = await tempImage(t.dir, 8192);
+    const s = await FileStore.open({ ...base, path: p });
+    assert.equal(s.size, 8192);
+    assert.equal(s.writesAreDurable, false);
+    await s.write(1024, Buffer.from('hello'));
+    assert.equal((await s.read(1024, 5)).toString(), 'hello');
+    await s.flush();
+    await s.close();
+    const ro = await FileStore.open({ ...base, path: p, readOnly: true });
+    await assert.rejects(ro.write(0, Buffer.alloc(512)), { name: 'StoreError' });
+    await assert.rejects(ro.read(8000, 512), /unexpected end of file/);
+    await ro.close();
+    const ds = await FileStore.open({ ...base, path: p, writeThrough: true });
+    assert.equal(ds.writesAreDurable, true);
+    await ds.close();
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('O_DIRECT uses aligned buffers (or says the file system cannot do it)', async () => {
+  const t = await tempDir();
+  try {
+    const p = await tempImage(t.dir, 65536);
+    let s: FileStore;
+    try {
+      s = await FileStore.open({ ...base, path: p, direct: true });
+    } catch (e) {
+      assert.match((e as Error).message, /^cannot open .*: EINVAL \(the file system does not support O_DIRECT\)$/);
+      return;
+    }
+    const data = Buffer.alloc(4096, 0x5a);
+    await s.write(4096, data);
+    const got = await s.read(4096, 4096);
+    assert.deepEqual(got, data);
+    assert.equal(addressOf(got) % 4096n, 0n);
+    await s.close();
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('NullStore returns zeros', async () => {
+  const s = new NullStore(4096);
+  await s.write(0, Buffer.alloc(512, 1));
+  assert.deepEqual(await s.read(0, 512), Buffer.alloc(512));
+});
+
+test('handler modules create working LUs', async () => {
+  const t = await tempDir();
+  try {
+    const p = await tempImage(t.dir, 65536);
+    const lu = await disk.create(diskConfig({ file: p }), host);
+    assert.equal(lu.peripheralType, 0);
+    const n = nexus(1);
+    await clearUa(lu, n);
+    assertGood(await send(lu, cdb10(0x2a, 3, 1), n, { dataOut: Buffer.alloc(512, 7) }));
+    assert.deepEqual(assertGood(await send(lu, cdb10(0x28, 3, 1), n)), Buffer.alloc(512, 7));
+    await lu.close();
+    const nl = await nullio.create(diskConfig({ type: 'nullio', file: p, sizeBytes: 1 << 20 }), host);
+    await clearUa(nl, n);
+    assert.deepEqual([...assertGood(await send(nl, cdb10(0x25, 0, 0), n))], [0, 0, 0x07, 0xff, 0, 0, 2, 0]);
+    await assert.rejects(nullio.create(diskConfig({ type: 'nullio', sizeBytes: 1000 }), host), /not a positive multiple of the 512-byte block size/);
+    assert.match(disk.description, /SBC-4/);
+  } finally {
+    await t.cleanup();
+  }
+});
