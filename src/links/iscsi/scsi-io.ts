@@ -1,0 +1,256 @@
+// SCSI Command and Data-Out handling (RFC 7143 §11.3-11.8): window check, validation, data-out
+// collection with R2Ts, in-order delivery to the ScsiTargetPort, and the response: Data-In PDUs
+// sized to the initiator's MaxRecvDataSegmentLength (GOOD status phase-collapsed into the last
+// one) or a SCSI Response with sense, with U/O residuals against the EDTL.
+
+import type { ScsiCommand, ScsiResponse, TaskAttribute } from '../../scsi/command.ts';
+import { RESERVED_TAG, RejectReason, SamStatus, ScsiRespCode } from './constants.ts';
+import type { IscsiConnection } from './connection.ts';
+import { encodeDataIn, encodeR2T, encodeScsiResponse, NO_RESIDUAL, residualOf, type Residual } from './pdu-out.ts';
+import type { DataOutPdu, OutPdu, ScsiCommandPdu } from './pdu.ts';
+import { newTask, type Task } from './session.ts';
+import { DataOutError, WriteCollector } from './write-data.ts';
+
+/**
+ * A ScsiResponse may say how many bytes of data-out its CDB called for, so that the link can
+ * report write residuals (iSCSI U/O bits) against the initiator's EDTL. Optional.
+ */
+export type ScsiResponseWithDataOut = ScsiResponse & { dataOutLength?: number };
+
+const ATTRIBUTES: readonly TaskAttribute[] = ['untagged', 'simple', 'ordered', 'head-of-queue', 'aca'];
+
+/** Fixed-format sense data (SPC-4 §4.5.3). */
+export function fixedSense(key: number, asc: number, ascq: number): Buffer {
+  const s = Buffer.alloc(18);
+  s[0] = 0x70;
+  s[2] = key & 0x0f;
+  s[7] = 10;
+  s[12] = asc;
+  s[13] = ascq;
+  return s;
+}
+
+export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void {
+  const s = conn.session!;
+  const p = conn.params!;
+  if (!s.inWindow(pdu.cmdSN, pdu.immediate)) {
+    conn.log('debug', `SCSI command ITT 0x${pdu.itt.toString(16)} CmdSN ${pdu.cmdSN} outside window [${s.cmdSN.expCmdSN}, ${s.cmdSN.maxCmdSN}], ignored`);
+    return;
+  }
+  const bad = (reason: number, why: string): void => {
+    conn.reject(reason, pdu.raw.bhs, why);
+    if (!pdu.immediate) s.skip(pdu.cmdSN);
+  };
+  if (pdu.itt === RESERVED_TAG) return bad(RejectReason.InvalidPduField, 'ITT 0xffffffff');
+  if (s.tasks.has(pdu.itt)) return bad(RejectReason.TaskInProgress, `ITT 0x${pdu.itt.toString(16)} is already in use`);
+  if (pdu.data.length > 0 && !pdu.write) return bad(RejectReason.ProtocolError, 'immediate data on a command without W bit');
+  if (pdu.data.length > 0 && !p.immediateData) return bad(RejectReason.ProtocolError, 'immediate data but ImmediateData=No');
+  if (!pdu.final && !pdu.write) return bad(RejectReason.ProtocolError, 'F bit clear on a command without W bit');
+  if (!pdu.final && p.initialR2T) return bad(RejectReason.ProtocolError, 'unsolicited data announced but InitialR2T=Yes');
+
+  const bidi = pdu.read && pdu.write;
+  const tooLarge = pdu.write && pdu.edtl > conn.ctx.options.maxWriteBytes;
+  const failWith = bidi ? 'bidi' : tooLarge ? 'too-large' : undefined;
+  let writer: WriteCollector | undefined;
+  if (pdu.write) {
+    try {
+      writer = new WriteCollector(
+        pdu.edtl,
+        pdu.data,
+        !pdu.final,
+        { firstBurstLength: p.firstBurstLength, maxBurstLength: p.maxBurstLength, maxOutstandingR2T: p.maxOutstandingR2T },
+        failWith === undefined,
+      );
+    } catch (e) {
+      if (e instanceof DataOutError) return bad(RejectReason.ProtocolError, e.message);
+      throw e;
+    }
+  }
+  const task = newTask({ itt: pdu.itt, cmdSN: pdu.cmdSN, immediate: pdu.immediate, lun: pdu.lun, pdu, writer, failWith }, () => {
+    if (!pdu.immediate) s.release();
+  });
+  s.tasks.set(pdu.itt, task);
+  conn.ctx.counters.dataOutBytes += pdu.data.length;
+  s.submit(
+    pdu.cmdSN,
+    pdu.immediate,
+    () => {
+      task.delivered = true;
+      maybeExecute(conn, task);
+    },
+    !pdu.immediate,
+  );
+  if (writer && task.state === 'collecting') sendR2Ts(conn, task);
+}
+
+export function onDataOut(conn: IscsiConnection, pdu: DataOutPdu): void {
+  const s = conn.session!;
+  const task = s.tasks.get(pdu.itt);
+  if (!task || !task.writer || task.state !== 'collecting') {
+    // Data for an aborted or finished task: discarded silently (RFC 7143 §4.2.3.3).
+    conn.log('debug', `Data-Out for unknown or finished ITT 0x${pdu.itt.toString(16)} discarded`);
+    return;
+  }
+  try {
+    task.writer.accept(pdu);
+  } catch (e) {
+    if (e instanceof DataOutError) {
+      // ERL 0 has no recovery within a command: fail it (ABORTED COMMAND); any further
+      // Data-Out for it is discarded as data of a finished task.
+      failTask(conn, task, e);
+      return;
+    }
+    throw e;
+  }
+  conn.ctx.counters.dataOutBytes += pdu.data.length;
+  if (task.writer.complete) maybeExecute(conn, task);
+  else sendR2Ts(conn, task);
+}
+
+function failTask(conn: IscsiConnection, task: Task, e: DataOutError): void {
+  const s = conn.session!;
+  conn.ctx.counters.commandErrors++;
+  conn.log('warn', `ITT 0x${task.itt.toString(16)}: ${e.message}; command failed`);
+  task.state = 'executing';
+  try {
+    sendResponse(conn, task, { status: SamStatus.CheckCondition, sense: fixedSense(0x0b, e.asc, e.ascq) });
+  } finally {
+    if (s.tasks.get(task.itt) === task) s.tasks.delete(task.itt);
+    task.finish();
+  }
+}
+
+function sendR2Ts(conn: IscsiConnection, task: Task): void {
+  const reqs = task.writer!.nextR2Ts(() => conn.allocTtt());
+  if (!reqs.length) return;
+  const pdus: OutPdu[] = [];
+  for (const r of reqs) {
+    pdus.push(
+      encodeR2T({
+        ...conn.seq(false),
+        lun: task.pdu.lunBytes,
+        itt: task.itt,
+        ttt: r.ttt,
+        r2tSN: r.r2tSN,
+        bufferOffset: r.offset,
+        desiredLength: r.length,
+      }),
+    );
+  }
+  conn.send(...pdus);
+}
+
+function maybeExecute(conn: IscsiConnection, task: Task): void {
+  if (task.aborted || task.state !== 'collecting' || !task.delivered) return;
+  if (task.writer && !task.writer.complete) return;
+  task.state = 'executing';
+  void execute(conn, task);
+}
+
+async function execute(conn: IscsiConnection, task: Task): Promise<void> {
+  const s = conn.session!;
+  const pdu = task.pdu;
+  const counters = conn.ctx.counters;
+  counters.commands++;
+  let resp: ScsiResponseWithDataOut;
+  if (task.failWith === 'bidi') {
+    resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x24, 0x00) };
+  } else if (task.failWith === 'too-large') {
+    conn.log('warn', `write of ${pdu.edtl} bytes exceeds maxWriteBytes`);
+    resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x55, 0x03) };
+  } else {
+    const cmd: ScsiCommand = {
+      cdb: pdu.cdb,
+      nexus: s.nexus!,
+      lun: task.lun,
+      tag: task.itt,
+      attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
+      expectedLength: pdu.edtl,
+      ...(pdu.write ? { dataOut: task.writer!.data ?? Buffer.alloc(0) } : {}),
+      signal: task.abort.signal,
+    };
+    try {
+      resp = await s.target!.port.execute(cmd);
+    } catch (e) {
+      counters.commandErrors++;
+      if (!task.aborted) conn.log('error', `LUN ${task.lun} CDB ${pdu.cdb.subarray(0, 1).toString('hex')} failed: ${(e as Error).message}`);
+      resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x04, 0x44, 0x00) };
+    }
+  }
+  try {
+    if (!task.aborted && !conn.closed) sendResponse(conn, task, resp);
+  } catch (e) {
+    conn.log('error', `cannot send the response of ITT 0x${task.itt.toString(16)}: ${(e as Error).message}`);
+    conn.drop('internal error');
+  } finally {
+    if (s.tasks.get(task.itt) === task) s.tasks.delete(task.itt);
+    task.finish();
+  }
+}
+
+/** Builds and queues the Data-In PDUs and/or SCSI Response of a finished command. */
+export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiResponseWithDataOut): void {
+  const pdu = task.pdu;
+  const p = conn.params!;
+  const edtl = pdu.edtl;
+  const status = resp.status;
+  const hasSense = !!resp.sense && resp.sense.length > 0;
+  const out: OutPdu[] = [];
+  let residual: Residual = NO_RESIDUAL;
+  let dataSN = 0;
+
+  if (pdu.read) {
+    const data = resp.data ?? Buffer.alloc(0);
+    residual = residualOf(edtl, data.length);
+    const total = Math.min(data.length, edtl);
+    const collapse = status === SamStatus.Good && !hasSense && total > 0;
+    const maxSeg = p.maxXmitDataSegmentLength;
+    const burst = p.maxBurstLength;
+    let offset = 0;
+    let inBurst = 0;
+    while (offset < total) {
+      const len = Math.min(maxSeg, total - offset, burst - inBurst);
+      const last = offset + len === total;
+      inBurst += len;
+      const endOfBurst = inBurst === burst;
+      if (endOfBurst) inBurst = 0;
+      const seq = conn.seq(last && collapse);
+      out.push(
+        encodeDataIn({
+          final: last || endOfBurst,
+          ...(last && collapse ? { status, residual, statSN: seq.statSN } : {}),
+          itt: task.itt,
+          expCmdSN: seq.expCmdSN,
+          maxCmdSN: seq.maxCmdSN,
+          dataSN: dataSN++,
+          bufferOffset: offset,
+          data: data.subarray(offset, offset + len),
+        }),
+      );
+      offset += len;
+    }
+    conn.ctx.counters.dataInBytes += total;
+    if (collapse) {
+      conn.send(...out);
+      return;
+    }
+  } else if (pdu.write) {
+    const want = resp.dataOutLength;
+    residual = want === undefined ? NO_RESIDUAL : residualOf(edtl, want);
+  } else if (edtl > 0) {
+    residual = residualOf(edtl, 0);
+  }
+  const expDataSN = pdu.read ? dataSN : (task.writer?.r2tCount ?? 0);
+  out.push(
+    encodeScsiResponse({
+      ...conn.seq(true),
+      itt: task.itt,
+      response: ScsiRespCode.Completed,
+      status,
+      expDataSN,
+      residual,
+      ...(hasSense ? { sense: resp.sense! } : {}),
+    }),
+  );
+  conn.send(...out);
+}

@@ -1,0 +1,193 @@
+// One iSCSI session (we allow one connection per session): its I_T nexus, negotiated
+// parameters, the CmdSN window and in-order delivery (RFC 7143 §4.2.2.1), and its tasks.
+
+import type { Nexus, ScsiTargetPort } from '../../scsi/command.ts';
+import { snAdd, snLess, snLessEq } from './constants.ts';
+import type { SessionParams } from './keys.ts';
+import type { SessionType } from './negotiation.ts';
+import type { ScsiCommandPdu } from './pdu.ts';
+import type { WriteCollector } from './write-data.ts';
+
+export interface TargetEntry {
+  readonly iqn: string;
+  readonly alias?: string | undefined;
+  readonly port: ScsiTargetPort;
+}
+
+/** A SCSI task from receipt of its command until its response has been queued (or it is aborted). */
+export interface Task {
+  readonly itt: number;
+  readonly cmdSN: number;
+  readonly immediate: boolean;
+  readonly lun: number;
+  readonly pdu: ScsiCommandPdu;
+  readonly abort: AbortController;
+  readonly writer: WriteCollector | undefined;
+  /** Why the command is failed without reaching the port (e.g. bidirectional), if so. */
+  readonly failWith: 'bidi' | 'too-large' | undefined;
+  aborted: boolean;
+  delivered: boolean;
+  state: 'collecting' | 'executing' | 'done';
+  /** Settles when the task is finished (response queued or dropped). */
+  readonly done: Promise<void>;
+  finish(): void;
+}
+
+/** A task; `release` runs once when it finishes (frees its CmdSN window slot). */
+export function newTask(
+  fields: Pick<Task, 'itt' | 'cmdSN' | 'immediate' | 'lun' | 'pdu' | 'writer' | 'failWith'>,
+  release: () => void,
+): Task {
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  const t: Task = {
+    ...fields,
+    abort: new AbortController(),
+    aborted: false,
+    delivered: false,
+    state: 'collecting',
+    done,
+    finish: () => {
+      if (t.state === 'done') return;
+      t.state = 'done';
+      release();
+      finish();
+    },
+  };
+  return t;
+}
+
+export class IscsiSession {
+  readonly tsih: number;
+  readonly isid: Buffer;
+  readonly initiatorName: string;
+  readonly type: SessionType;
+  readonly target: TargetEntry | undefined;
+  readonly nexus: Nexus | undefined;
+  readonly params: SessionParams;
+  /** Key for reinstatement: same initiator, ISID and target. */
+  readonly key: string;
+  readonly tasks = new Map<number, Task>();
+  closed = false;
+
+  private expCmdSN: number;
+  private maxCmdSNValue: number;
+  private readonly queueDepth: number;
+  /** Non-immediate commands received but not finished (they hold window slots). */
+  private active = 0;
+  private readonly pending = new Map<number, () => void>();
+
+  constructor(init: {
+    tsih: number;
+    isid: Buffer;
+    initiatorName: string;
+    type: SessionType;
+    target: TargetEntry | undefined;
+    nexus: Nexus | undefined;
+    params: SessionParams;
+    key: string;
+    cmdSN: number;
+    queueDepth: number;
+  }) {
+    this.tsih = init.tsih;
+    this.isid = Buffer.from(init.isid);
+    this.initiatorName = init.initiatorName;
+    this.type = init.type;
+    this.target = init.target;
+    this.nexus = init.nexus;
+    this.params = init.params;
+    this.key = init.key;
+    this.queueDepth = Math.max(1, init.queueDepth);
+    this.expCmdSN = init.cmdSN >>> 0;
+    this.maxCmdSNValue = snAdd(this.expCmdSN, this.queueDepth - 1);
+  }
+
+  get cmdSN(): { expCmdSN: number; maxCmdSN: number } {
+    return { expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN };
+  }
+
+  get maxCmdSN(): number {
+    const want = snAdd(this.expCmdSN, this.queueDepth - 1 - this.active);
+    // Never shrink the window the initiator has already been given.
+    if (snLess(this.maxCmdSNValue, want)) this.maxCmdSNValue = want;
+    return this.maxCmdSNValue;
+  }
+
+  get expectedCmdSN(): number {
+    return this.expCmdSN;
+  }
+
+  /** Immediate PDUs always pass; others only with ExpCmdSN <= CmdSN <= MaxCmdSN, not yet seen. */
+  inWindow(cmdSN: number, immediate: boolean): boolean {
+    if (immediate) return true;
+    return snLessEq(this.expCmdSN, cmdSN) && snLessEq(cmdSN, this.maxCmdSN) && !this.pending.has(cmdSN);
+  }
+
+  /** Whether cmdSN lies in [ExpCmdSN, MaxCmdSN] (the TMF RefCmdSN rule). */
+  cmdSNInWindow(cmdSN: number): boolean {
+    return snLessEq(this.expCmdSN, cmdSN) && snLessEq(cmdSN, this.maxCmdSN);
+  }
+
+  /**
+   * Runs fn in CmdSN order: now for immediate PDUs and for CmdSN == ExpCmdSN (then everything
+   * queued behind it), later for CmdSNs ahead of a gap. The caller checked inWindow().
+   */
+  submit(cmdSN: number, immediate: boolean, fn: () => void, holdsSlot = false): void {
+    if (holdsSlot) this.active++;
+    if (immediate) {
+      fn();
+      return;
+    }
+    if (cmdSN !== this.expCmdSN) {
+      this.pending.set(cmdSN, fn);
+      return;
+    }
+    this.expCmdSN = snAdd(this.expCmdSN, 1);
+    fn();
+    this.drain();
+  }
+
+  /** A command slot was released (task finished). */
+  release(): void {
+    if (this.active > 0) this.active--;
+  }
+
+  /** Treats cmdSN as received without a command (TMF RefCmdSN rule, rejected commands). */
+  skip(cmdSN: number): void {
+    if (!this.cmdSNInWindow(cmdSN) || this.pending.has(cmdSN)) return;
+    this.submit(cmdSN, false, () => {});
+  }
+
+  private drain(): void {
+    for (let fn = this.pending.get(this.expCmdSN); fn; fn = this.pending.get(this.expCmdSN)) {
+      this.pending.delete(this.expCmdSN);
+      this.expCmdSN = snAdd(this.expCmdSN, 1);
+      fn();
+    }
+  }
+
+  /** Tasks on one LUN (or all, lun undefined). */
+  tasksOn(lun?: number): Task[] {
+    const out: Task[] = [];
+    for (const t of this.tasks.values()) if (lun === undefined || t.lun === lun) out.push(t);
+    return out;
+  }
+
+  /** Aborts tasks: no response will be sent for them. Returns their completion promises. */
+  abortTasks(tasks: Iterable<Task>, reason: string): Promise<void>[] {
+    const waits: Promise<void>[] = [];
+    for (const t of tasks) {
+      if (t.state === 'done') continue;
+      t.aborted = true;
+      t.abort.abort(new Error(reason));
+      this.tasks.delete(t.itt);
+      if (t.state === 'collecting') {
+        // Not at the port yet: nothing to wait for.
+        t.finish();
+      } else {
+        waits.push(t.done);
+      }
+    }
+    return waits;
+  }
+}
