@@ -44,28 +44,37 @@ describe('disk image over the embedded iSCSI target', () => {
     const r = await run('iscsi-ls', ['-s', portalOf(url)]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Target:iqn\.2026-11\.org\.fileio-tgt:disk1 Portal:127\.0\.0\.1:\d+,1/);
-    assert.match(r.stdout, /Lun:0\s+Type:DIRECT_ACCESS \(Size:64M\)/);
+    // iscsi-ls sizes a LUN as last LBA x block length, so 64 MiB shows as 63M.
+    assert.match(r.stdout, /Lun:0\s+Type:DIRECT_ACCESS \(Size:63M\)/);
   });
 
   test('iscsi-inq shows the identity: standard INQUIRY and VPD pages', async () => {
     const std = await run('iscsi-inq', [url]);
     assert.equal(std.code, 0, std.stderr);
-    assert.match(std.stdout, /Peripheral Device Type:0/i);
-    assert.match(std.stdout, /Product Identification:disk1/i);
+    assert.match(std.stdout, /^Peripheral Device Type:DIRECT_ACCESS$/m);
+    assert.match(std.stdout, /^Product:disk1\s*$/m);
+    assert.match(std.stdout, /^Version Descriptor:0460 SPC-4$/m);
     const pages = await run('iscsi-inq', ['-e', '1', '-c', '0', url]);
     assert.equal(pages.code, 0, pages.stderr);
-    for (const page of ['0x80', '0x83', '0xb0', '0xb1']) assert.match(pages.stdout.toLowerCase(), new RegExp(`page.*${page}|${page}`));
+    for (const page of ['0x00 SUPPORTED_VPD_PAGES', '0x80 UNIT_SERIAL_NUMBER', '0x83 DEVICE_IDENTIFICATION', '0xb0 BLOCK_LIMITS', '0xb1 BLOCK_DEVICE_CHARACTERISTICS']) {
+      assert.match(pages.stdout, new RegExp(`^Page:${page}$`, 'm'));
+    }
     const serial = await run('iscsi-inq', ['-e', '1', '-c', '128', url]);
     assert.equal(serial.code, 0, serial.stderr);
-    assert.match(serial.stdout, /Unit Serial Number:\s*\S+/i);
+    assert.match(serial.stdout, /^Unit Serial Number:\[[0-9a-f]{16}\]$/m);
+    const ids = await run('iscsi-inq', ['-e', '1', '-c', '131', url]);
+    assert.equal(ids.code, 0, ids.stderr);
+    assert.match(ids.stdout, /^Designator:\[iqn\.2026-11\.org\.fileio-tgt:disk1,t,0x0001\]$/m);
+    assert.match(ids.stdout, /^Designator Type:\(3\) NAA$/m);
   });
 
   test('iscsi-readcapacity16 reports the size and 512-byte blocks', async () => {
     const r = await run('iscsi-readcapacity16', [url]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`Returned Logical Block Address:${64 * 2048 - 1}\\b`, 'i'));
-    assert.match(r.stdout, /Logical Block Length:512\b/i);
-    assert.match(r.stdout, new RegExp(`Total size:${64 * MiB}\\b`, 'i'));
+    assert.match(r.stdout, new RegExp(`^RETURNED LOGICAL BLOCK ADDRESS:${64 * 2048 - 1}$`, 'm'));
+    assert.match(r.stdout, /^LOGICAL BLOCK LENGTH IN BYTES:512$/m);
+    assert.match(r.stdout, /LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT:3$/m);
+    assert.match(r.stdout, new RegExp(`^Total size:${64 * MiB}$`, 'm'));
   });
 
   test('data written through the target reads back identical and is in the file', async () => {
