@@ -45,6 +45,11 @@ export interface ScsiResponse {
   data?: Buffer;
   /** Sense data for CHECK CONDITION, fixed or descriptor format as the LU is configured. */
   sense?: Buffer;
+  /**
+   * Bytes of data-out the CDB called for, when the command takes data-out: the link reports the
+   * residual of the initiator's expected length against it (even for CHECK CONDITION).
+   */
+  dataOutLength?: number;
 }
 
 /** Task management functions a link can ask for (SAM-5 §7). */

@@ -105,8 +105,15 @@ export class ScsiLogicalUnit implements LogicalUnit {
 
   async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     this.counters.commands++;
+    const transfer: CommandContext['transfer'] = {};
+    const response = await this.answer(cmd, transfer);
+    if (transfer.dataOutLength !== undefined) response.dataOutLength = transfer.dataOutLength;
+    return response;
+  }
+
+  private async answer(cmd: ScsiCommand, transfer: CommandContext['transfer']): Promise<ScsiResponse> {
     try {
-      return await this.dispatch(cmd);
+      return await this.dispatch(cmd, transfer);
     } catch (e) {
       if (e instanceof CheckCondition) return this.checkCondition(e);
       this.counters.internalErrors++;
@@ -116,7 +123,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
     }
   }
 
-  private async dispatch(cmd: ScsiCommand): Promise<ScsiResponse> {
+  private async dispatch(cmd: ScsiCommand, transfer: CommandContext['transfer']): Promise<ScsiResponse> {
     const cdb = cmd.cdb;
     if (cdb.length === 0) throw cdbTooShort();
     if (this.closed) throw new CheckCondition(SenseKey.NOT_READY, Asc.LUN_NOT_READY_CAUSE_NOT_REPORTABLE);
@@ -132,7 +139,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
     const len = entry.usage.length || cdbLengthForOpcode(cdb[0]!);
     if (cdb.length < len) throw cdbTooShort();
     checkControlByte(cdb, len);
-    const ctx: CommandContext = { cmd, cdb, lu: this, entry };
+    const ctx: CommandContext = { cmd, cdb, lu: this, entry, transfer };
     for (const h of this.hooks) {
       const r = await h(ctx);
       if (r) return r;
@@ -147,7 +154,8 @@ export class ScsiLogicalUnit implements LogicalUnit {
     switch (fn) {
       case 'lun-reset':
         this.reset();
-        this.ua.addOthers(nexus.id, Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        // SAM-5 §6.3.3: every I_T nexus, the one that asked for the reset included
+        this.ua.addAll(Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
         return;
       case 'target-warm-reset':
         this.reset();
@@ -191,5 +199,5 @@ export class ScsiLogicalUnit implements LogicalUnit {
 function normalize(r: CommandResult): ScsiResponse {
   if (r === undefined) return { status: Status.GOOD };
   if (Buffer.isBuffer(r)) return { status: Status.GOOD, data: r };
-  return r;
+  return { ...r };
 }

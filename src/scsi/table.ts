@@ -12,6 +12,8 @@ export interface CommandContext {
   readonly cdb: Buffer;
   readonly lu: ScsiLogicalUnit;
   readonly entry: CommandEntry;
+  /** Filled in by requireDataOut/blockDataOut: what the CDB asks to transfer, for residuals. */
+  readonly transfer: { dataOutLength?: number };
 }
 
 /** A Buffer result means GOOD with that data-in; void means GOOD without data. */
@@ -119,9 +121,25 @@ export function usage(opcode: number, ...masks: number[]): number[] {
  */
 export function requireDataOut(ctx: CommandContext, length: number): Buffer {
   const d = ctx.cmd.dataOut;
+  ctx.transfer.dataOutLength = length;
   if (length === 0) return Buffer.alloc(0);
   if (!d || d.length < length) {
     throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU);
   }
   return d.length === length ? d : d.subarray(0, length);
+}
+
+/**
+ * Data-out for a medium write of `blocks` blocks. When the initiator sent less than the CDB asks
+ * (its expected transfer length was short), only the whole blocks it did send are written and the
+ * link reports the overflow residual, as SAM-5 and iSCSI allow; a partial block cannot be written,
+ * so that case is 05/0E/03. Extra data is ignored (underflow residual).
+ */
+export function blockDataOut(ctx: CommandContext, blocks: number, blockSize: number): Buffer {
+  const want = blocks * blockSize;
+  ctx.transfer.dataOutLength = want;
+  const d = ctx.cmd.dataOut ?? Buffer.alloc(0);
+  if (d.length >= want) return d.length === want ? d : d.subarray(0, want);
+  if (d.length % blockSize !== 0) throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU);
+  return d;
 }

@@ -45,11 +45,12 @@ export function parseCunitLog(log: string): TestResult[] {
 }
 
 function classify(suite: string, test: string, lines: string[]): TestResult {
-  // The status is the word right after "Test: X ..." or a line of its own; [FAILED] and
-  // [SKIPPED] messages may follow it on the same line.
+  // The status is the word right after "Test: X ..." or at the start of a later line;
+  // indented [FAILED] and [SKIPPED] lines are messages.
   let status: 'passed' | 'failed' | undefined;
-  for (const [i, l] of lines.entries()) {
-    const m = i === 0 ? /^(passed|FAILED)\b/.exec(l) : /^(passed|FAILED)\s*$/.exec(l);
+  // Suite teardown messages may follow the status on its line ("passed    [SKIPPED] ...").
+  for (const l of lines) {
+    const m = /^(passed|FAILED)\b/.exec(l);
     if (m) status = m[1] === 'passed' ? 'passed' : 'failed';
   }
   const text = lines.join('\n');

@@ -12,7 +12,9 @@ Suite: CompareAndWrite
     [SKIPPED] COMPAREANDWRITE is not implemented.
 passed
   Test: InvalidDataOutSize ...    [SKIPPED] Logical unit is fully provisioned. Skipping test
-passed
+passed    [SKIPPED] PERSISTENT RESERVE IN is not implemented.
+    [SKIPPED] PERSISTENT RESERVE IN is not implemented.
+
 Suite: GetLBAStatus
   Test: Simple ...passed
   Test: BeyondEol ...    [FAILED] GET_LBA_STATUS successful but should have failed with ILLEGAL_REQUEST(0x05)/LBA_OUT_OF_RANGE(0x2100)

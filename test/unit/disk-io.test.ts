@@ -44,11 +44,21 @@ test('every READ/WRITE size round-trips through the file', async () => {
     // other sizes with 0 blocks transfer nothing
     assert.equal(assertGood(await send(lu, cdb10(0x28, 0, 0), n)).length, 0);
     assertGood(await send(lu, cdb16(0x8a, 5n, 0), n));
-    // extra data-out is ignored, short data-out is refused without writing
-    assertGood(await send(lu, cdb10(0x2a, 100, 1), n, { dataOut: Buffer.alloc(1024, 0x55) }));
+    // extra data-out is ignored; the response says what the CDB called for (residuals)
+    const extra = await send(lu, cdb10(0x2a, 100, 1), n, { dataOut: Buffer.alloc(1024, 0x55) });
+    assertGood(extra);
+    assert.equal(extra.dataOutLength, 512);
     assert.deepEqual((await readFile(file)).subarray(101 * 512, 102 * 512), Buffer.alloc(512));
-    assertCheck(await send(lu, cdb10(0x2a, 200, 2), n, { dataOut: Buffer.alloc(512, 0x66) }), 5, 0x0e, 0x03);
-    assert.deepEqual((await readFile(file)).subarray(200 * 512, 201 * 512), Buffer.alloc(512));
+    // short data-out (the initiator's expected length was short): only the whole blocks sent are written
+    const short = await send(lu, cdb10(0x2a, 200, 2), n, { dataOut: Buffer.alloc(512, 0x66) });
+    assertGood(short);
+    assert.equal(short.dataOutLength, 1024);
+    assert.deepEqual((await readFile(file)).subarray(200 * 512, 202 * 512), Buffer.concat([Buffer.alloc(512, 0x66), Buffer.alloc(512)]));
+    // a partial block cannot be written: refused without touching the medium
+    const partial = await send(lu, cdb10(0x2a, 300, 1), n, { dataOut: Buffer.alloc(200, 0x77) });
+    assertCheck(partial, 5, 0x0e, 0x03);
+    assert.equal(partial.dataOutLength, 512);
+    assert.deepEqual((await readFile(file)).subarray(300 * 512, 301 * 512), Buffer.alloc(512));
   } finally {
     await cleanup();
   }

@@ -151,8 +151,9 @@ test('MODE SELECT D_SENSE switches to descriptor sense; SWP write-protects', asy
   assertCheck(await send(lu, cdb10(0x2a, 2048, 1), n, { dataOut: Buffer.alloc(512) }), 5, 0x21, 0);
   assert.equal(assertGood(await send(lu, ms6(0x08), n))[2], 0x90, 'WP and DPOFUA');
   assertGood(await send(lu, cdb10(0x28, 0, 1), n));
-  // LUN reset restores defaults
+  // LUN reset restores defaults (after the reset's own unit attention)
   await lu.taskManagement('lun-reset', n);
+  assertCheck(await send(lu, TUR, n), 6, 0x29, 0x03);
   assertGood(await send(lu, cdb10(0x2a, 0, 1), n, { dataOut: Buffer.alloc(512) }));
 });
 
@@ -165,8 +166,9 @@ test('unit attention lifecycle across nexuses', async () => {
   assertCheck(await send(lu, cdb10(0x28, 0, 1), a), 6, 0x29, 0x00);
   assertGood(await send(lu, cdb10(0x28, 0, 1), a));
   await clearUa(lu, b);
-  // LUN reset from a: b gets 29/03, a nothing
+  // LUN reset from a: every nexus gets 29/03, a included
   await lu.taskManagement('lun-reset', a);
+  assertCheck(await send(lu, TUR, a), 6, 0x29, 0x03);
   assertGood(await send(lu, TUR, a));
   assertCheck(await send(lu, TUR, b), 6, 0x29, 0x03);
   assertGood(await send(lu, TUR, b));

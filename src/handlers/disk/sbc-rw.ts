@@ -2,7 +2,7 @@
 // Check order: CDB fields, transfer length limit, LBA range (21/00 beats 27/00), write protect, data-out.
 import { Op } from '../../scsi/constants.ts';
 import { decodeRw, decodeVerify } from '../../scsi/cdb.ts';
-import { requireDataOut, usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
+import { blockDataOut, requireDataOut, usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
 import type { DiskDevice } from './device.ts';
 
 const F = 0xff;
@@ -22,8 +22,8 @@ export function readWriteCommands(dev: DiskDevice): CommandEntry[] {
     dev.checkTransferLength(d.blocks, d.lengthOffset);
     dev.checkRange(d.lba, d.blocks);
     dev.checkWritable();
-    const data = requireDataOut(ctx, d.blocks * bs);
-    await dev.write(d.lba, data, d.fua);
+    const data = blockDataOut(ctx, d.blocks, bs);
+    if (data.length > 0) await dev.write(d.lba, data, d.fua);
   }
 
   async function verify(ctx: CommandContext): Promise<void> {
@@ -41,10 +41,11 @@ export function readWriteCommands(dev: DiskDevice): CommandEntry[] {
     dev.checkTransferLength(d.blocks, d.lengthOffset);
     dev.checkRange(d.lba, d.blocks);
     dev.checkWritable();
-    const data = requireDataOut(ctx, d.blocks * bs);
+    const data = blockDataOut(ctx, d.blocks, bs);
+    if (data.length === 0) return;
     // the verify reads the medium, so the data has to be there: write as with FUA
     await dev.write(d.lba, data, true);
-    await dev.verify(d.lba, d.blocks, d.bytchk === 1 ? data : undefined);
+    await dev.verify(d.lba, data.length / bs, d.bytchk === 1 ? data : undefined);
   }
 
   const rw = (opcode: number, name: string, fn: (c: CommandContext) => Promise<unknown>, u: number[], access: 'read' | 'write'): CommandEntry => ({

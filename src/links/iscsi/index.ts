@@ -4,5 +4,4 @@ export type { IscsiServerOptions, IscsiServerStats, IscsiTargetConfig } from './
 export type { LogFn, LogLevel, Counters } from './context.ts';
 export type { DigestName, SessionParams, TargetOffer } from './keys.ts';
 export { DEFAULT_OFFER } from './keys.ts';
-export type { ScsiResponseWithDataOut } from './scsi-io.ts';
 export { makeNexus, iscsiTransportId } from './nexus.ts';

@@ -15,7 +15,6 @@ import { DataOutError, WriteCollector } from './write-data.ts';
  * A ScsiResponse may say how many bytes of data-out its CDB called for, so that the link can
  * report write residuals (iSCSI U/O bits) against the initiator's EDTL. Optional.
  */
-export type ScsiResponseWithDataOut = ScsiResponse & { dataOutLength?: number };
 
 const ATTRIBUTES: readonly TaskAttribute[] = ['untagged', 'simple', 'ordered', 'head-of-queue', 'aca'];
 
@@ -152,7 +151,7 @@ async function execute(conn: IscsiConnection, task: Task): Promise<void> {
   const pdu = task.pdu;
   const counters = conn.ctx.counters;
   counters.commands++;
-  let resp: ScsiResponseWithDataOut;
+  let resp: ScsiResponse;
   if (task.failWith === 'bidi') {
     resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x24, 0x00) };
   } else if (task.failWith === 'too-large') {
@@ -189,7 +188,7 @@ async function execute(conn: IscsiConnection, task: Task): Promise<void> {
 }
 
 /** Builds and queues the Data-In PDUs and/or SCSI Response of a finished command. */
-export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiResponseWithDataOut): void {
+export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiResponse): void {
   const pdu = task.pdu;
   const p = conn.params!;
   const edtl = pdu.edtl;
