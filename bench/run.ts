@@ -105,7 +105,7 @@ async function startTgt(name: string, backing: string, nullio: boolean): Promise
 
 /** Raw loopback TCP throughput with 1 MiB writes, for context. */
 async function loopbackCeiling(): Promise<number> {
-  const total = 4 << 30;
+  const total = 4 * 2 ** 30;
   const server = createServer((s) => s.resume());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
