@@ -2,7 +2,7 @@
 // run, on identical page-cached files and null devices, four workloads interleaved A B A B.
 // Prints IOPS, MiB/s, p50/p99 latency, target CPU (% of one core) and the ratio ours/tgt.
 // Results are reported, never asserted.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTarget } from '../test/helpers/target-process.ts';
+import { startTgt } from '../test/helpers/tgt-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOAD = join(ROOT, 'dist/bench/iscsi-load');
@@ -61,46 +62,14 @@ function load(url: string, w: (typeof WORKLOADS)[number], pid: number): Promise<
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 async function startOurs(name: string, args: string[]): Promise<Target> {
   const t = await startTarget(args);
   return { name, url: t.served[0].url, pid: t.proc.pid!, stop: async () => void (await t.stop('SIGTERM')) };
 }
 
-async function startTgt(name: string, backing: string, nullio: boolean): Promise<Target> {
-  const port = await freePort();
-  const ctl = String(100 + (port % 800));
-  const tgtd = spawn('tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: 'ignore' });
-  const adm = (...a: string[]) => execFileSync('tgtadm', ['-C', ctl, ...a], { stdio: 'pipe' });
-  for (let i = 0; ; i++) {
-    try {
-      adm('--mode', 'system', '--op', 'show');
-      break;
-    } catch (e) {
-      if (i > 100) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  const iqn = `iqn.2026-11.test.tgt:${name}`;
-  adm('--lld', 'iscsi', '--mode', 'target', '--op', 'new', '--tid', '1', '--targetname', iqn);
-  adm('--lld', 'iscsi', '--mode', 'logicalunit', '--op', 'new', '--tid', '1', '--lun', '1', ...(nullio ? ['--bstype', 'null'] : []), '--backing-store', backing);
-  adm('--lld', 'iscsi', '--mode', 'target', '--op', 'bind', '--tid', '1', '--initiator-address', 'ALL');
-  return {
-    name: 'tgt',
-    url: `iscsi://127.0.0.1:${port}/${iqn}/1`,
-    pid: tgtd.pid!,
-    stop: async () => {
-      tgtd.kill('SIGKILL'); // tgtd ignores SIGTERM
-      await new Promise((r) => tgtd.once('exit', r));
-    },
-  };
+async function startTgtLun(name: string, backing: string, nullio: boolean): Promise<Target> {
+  const t = await startTgt({ name, backing, bstype: nullio ? 'null' : undefined });
+  return { name: 'tgt', ...t };
 }
 
 /** Raw loopback TCP throughput with 1 MiB writes, for context. */
@@ -139,8 +108,8 @@ async function main() {
   // Pre-filled (not sparse) and page-cached, identical for both targets.
   for (const f of [fileA, fileB]) await writeFile(f, Buffer.alloc(FILE_BYTES, 0x42));
   const setups = [
-    { lun: 'file', ours: () => startOurs('file', ['bench', fileA]), tgt: () => startTgt('file', fileB, false) },
-    { lun: 'null', ours: () => startOurs('null', ['--type', 'nullio', 'null', '1T']), tgt: () => startTgt('null', '/dev/null', true) },
+    { lun: 'file', ours: () => startOurs('file', ['bench', fileA]), tgt: () => startTgtLun('file', fileB, false) },
+    { lun: 'null', ours: () => startOurs('null', ['--type', 'nullio', 'null', '1T']), tgt: () => startTgtLun('null', '/dev/null', true) },
   ];
   const rows: string[] = [];
   for (const s of setups) {

@@ -4,11 +4,11 @@
 // exclusions.tsv (each line: variant or *, Suite.Test, reason).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTarget } from '../helpers/target-process.ts';
+import { startTgt } from '../helpers/tgt-process.ts';
 import { parseCunitLog, tally, type TestResult } from './cunit-log.ts';
 
 interface Variant {
@@ -46,44 +46,14 @@ function sh(cmd: string, args: string[], timeoutMs: number): Promise<{ code: num
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** Serves `image` with our CLI; returns the LUN URL and a stop function. */
 async function startOurs(v: Variant, image: string) {
   const t = await startTarget([...v.ours, 'conf', image]);
   return { url: t.served[0].url, stop: async () => void (await t.stop('SIGTERM')) };
 }
 
-/** Serves `image` with tgtd (Debian package tgt) on 127.0.0.1, LUN 1, its own control socket. */
-async function startTgt(v: Variant, image: string) {
-  const port = await freePort();
-  const ctl = String(100 + (port % 800));
-  const tgtd = spawn('tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: 'ignore' });
-  const adm = (...a: string[]) => sh('tgtadm', ['-C', ctl, '--lld', 'iscsi', ...a], 10_000);
-  for (let i = 0; i < 100 && (await sh('tgtadm', ['-C', ctl, '--mode', 'system', '--op', 'show'], 5000)).code !== 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const iqn = 'iqn.2026-11.test.tgt:conf';
-  await adm('--mode', 'target', '--op', 'new', '--tid', '1', '--targetname', iqn);
-  const lu = ['--mode', 'logicalunit', '--op', 'new', '--tid', '1', '--lun', '1', '--backing-store', image];
-  if (v.tgt.blocksize) lu.push(`--blocksize=${v.tgt.blocksize}`);
-  const r = await adm(...lu);
-  if (r.code !== 0) throw new Error(`tgtadm: ${r.out}`);
-  if (v.tgt.params) await adm('--mode', 'logicalunit', '--op', 'update', '--tid', '1', '--lun', '1', '--params', v.tgt.params);
-  await adm('--mode', 'target', '--op', 'bind', '--tid', '1', '--initiator-address', 'ALL');
-  return {
-    url: `iscsi://127.0.0.1:${port}/${iqn}/1`,
-    stop: async () => {
-      tgtd.kill('SIGKILL'); // tgtd ignores SIGTERM
-      await new Promise((r) => tgtd.once('exit', r));
-    },
-  };
+function startTgtVariant(v: Variant, image: string) {
+  return startTgt({ name: 'conf', backing: image, blocksize: v.tgt.blocksize, params: v.tgt.params });
 }
 
 async function runVariant(impl: 'ours' | 'tgt', name: string, v: Variant): Promise<TestResult[]> {
@@ -91,7 +61,7 @@ async function runVariant(impl: 'ours' | 'tgt', name: string, v: Variant): Promi
   const image = join(dir, 'lun.img');
   await writeFile(image, '');
   await truncate(image, IMAGE_BYTES);
-  const target = impl === 'ours' ? await startOurs(v, image) : await startTgt(v, image);
+  const target = impl === 'ours' ? await startOurs(v, image) : await startTgtVariant(v, image);
   try {
     const args = ['-i', 'iqn.2026-11.test:init1', '-I', 'iqn.2026-11.test:init2', '--dataloss', '-t', v.filter, target.url, target.url];
     const r = await sh('iscsi-test-cu', args, SUITE_TIMEOUT_MS);

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, ScsiTargetPort, TaskAttribute } from '../../src/scsi/command.ts';
+import { deviceDefaults } from '../../src/host/config.ts';
 import type { DeviceConfig } from '../../src/handlers/contract.ts';
 import { createDiskUnit, openStore } from '../../src/handlers/disk/create.ts';
 import type { ScsiLogicalUnit } from '../../src/scsi/logical-unit.ts';
@@ -104,19 +105,7 @@ export async function tempImage(dir: string, size: number, name = 'disk.img'): P
 }
 
 export function diskConfig(o: Partial<DeviceConfig> = {}): DeviceConfig {
-  return {
-    name: 'disk1',
-    type: 'disk',
-    blockSize: 512,
-    readOnly: false,
-    writeThrough: false,
-    direct: false,
-    nullio: false,
-    nvCache: false,
-    removable: false,
-    thin: false,
-    ...o,
-  };
+  return { ...deviceDefaults('disk1', 'disk'), ...o };
 }
 
 export const logs: string[] = [];

@@ -3,18 +3,11 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
+import type { ServedLun } from '../../src/host/host.ts';
 
 export const CLI = fileURLToPath(new URL('../../../bin/fileio_tgt.js', import.meta.url));
 
-export interface Served {
-  device: string;
-  type: string;
-  file?: string;
-  target: string;
-  lun: number;
-  url: string;
-  details: Record<string, unknown>;
-}
+export type Served = ServedLun;
 
 export interface RunningTarget {
   proc: ChildProcess;
