@@ -405,7 +405,7 @@ export class IscsiConnection implements SessionOwner {
         if (this.closed) return;
         s.abortTasks([...s.tasks.values()], 'logout');
         respond(LogoutResponse.Success);
-        this.log('info', `logout (${pdu.reason === LogoutReason.CloseSession ? 'close session' : 'close connection'})`);
+        this.log('debug', `logout (${pdu.reason === LogoutReason.CloseSession ? 'close session' : 'close connection'})`);
         this.end();
       });
     });

@@ -247,7 +247,7 @@ export class IscsiServer {
           this.ctx.log('error', `nexusLost(${nexus.id}) threw: ${(err as Error).message}`);
         }
       }
-      this.ctx.log('info', `iscsi session ${session.tsih} (${session.initiatorName}) closed`);
+      this.ctx.log('debug', `iscsi session ${session.tsih} (${session.initiatorName}) closed`);
     });
     this.teardowns.add(p);
     void p.finally(() => this.teardowns.delete(p));

@@ -71,7 +71,7 @@ async function run(conn: IscsiConnection, s: IscsiSession, pdu: TmfRequestPdu): 
     case TmfFunction.AbortTask: {
       const t = s.tasks.get(pdu.refTaskTag);
       if (t) {
-        conn.log('info', `ABORT TASK ITT 0x${t.itt.toString(16)}`);
+        conn.log('debug', `ABORT TASK ITT 0x${t.itt.toString(16)}`);
         await wait(s.abortTasks([t], 'ABORT TASK'));
         return TmfResponse.Complete;
       }
