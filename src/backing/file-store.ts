@@ -1,8 +1,10 @@
 // A backing file (or block device) accessed with positioned reads and writes on a FileHandle, so
 // the event loop never blocks. -r O_RDONLY, -t O_DSYNC, -o O_DIRECT with aligned buffers.
 import { constants as C, promises as fsp } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { fadvise, POSIX_FADV_WILLNEED, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
 import { alignedBuffer } from '../ffi/memory.ts';
-import { StoreError, type BlockStore } from './store.ts';
+import { StoreError, type BlockStore, type Extent } from './store.ts';
 
 export interface FileStoreOptions {
   readonly path: string;
@@ -18,6 +20,14 @@ export interface FileStoreOptions {
 
 /** Buffer alignment used for O_DIRECT (page size; satisfies every logical sector size up to 4 KiB). */
 const DIRECT_ALIGN = 4096;
+/**
+ * Largest single fallocate(PUNCH_HOLE) call. Measured on ext4 (this repo's CI host): punching a
+ * fully allocated, clean 1 GiB file takes ~300 ms in one call (dirty pages: ~45 ms), a 64 MiB
+ * chunk at most ~20 ms; the store yields to the event loop between chunks.
+ */
+export const PUNCH_CHUNK_BYTES = 64 << 20;
+/** Chunk for writing zeros where a hole cannot be punched (partial file-system blocks). */
+const ZERO_CHUNK_BYTES = 1 << 20;
 
 function errCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
@@ -42,14 +52,19 @@ export class FileStore implements BlockStore {
   private readonly fh: fsp.FileHandle;
   private readonly o: FileStoreOptions;
   private closed = false;
-  readonly stats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0 };
+  /** File-system block size (st_blksize): only whole, aligned ones can be punched. */
+  readonly allocationUnit: number;
+  /** Cleared when fallocate(PUNCH_HOLE) is not supported here: deallocation writes zeros. */
+  private punchSupported = true;
+  readonly stats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, bytesDeallocated: 0 };
 
-  private constructor(fh: fsp.FileHandle, size: number, o: FileStoreOptions) {
+  private constructor(fh: fsp.FileHandle, size: number, o: FileStoreOptions, allocationUnit: number) {
     this.fh = fh;
     this.size = size;
     this.o = o;
     this.readOnly = o.readOnly;
     this.writesAreDurable = o.writeThrough || o.nvCache;
+    this.allocationUnit = allocationUnit;
   }
 
   /** Opens and checks the backing file; rejects with one clear message naming the file. */
@@ -82,7 +97,8 @@ export class FileStore implements BlockStore {
       if (size % bs !== 0) {
         throw new StoreError('open', `${o.path} is ${size} bytes, not a multiple of the ${bs}-byte block size`);
       }
-      return new FileStore(fh, size, o);
+      const unit = st.blksize > 0 && (st.blksize & (st.blksize - 1)) === 0 ? st.blksize : 4096;
+      return new FileStore(fh, size, o, unit);
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
@@ -137,6 +153,84 @@ export class FileStore implements BlockStore {
     } catch (e) {
       throw new StoreError('flush', `${this.o.path}: fdatasync failed: ${errCode(e) ?? e}`, errCode(e));
     }
+  }
+
+  /**
+   * Punches whole file-system blocks (chunked, yielding between chunks) and writes zeros over
+   * the partial blocks at either end; falls back to zeros where punching is unsupported.
+   */
+  async deallocate(offset: number, length: number): Promise<void> {
+    if (this.readOnly) throw new StoreError('write', `${this.o.path} is open read-only`, 'EROFS');
+    if (length <= 0) return;
+    const end = offset + length;
+    const u = this.allocationUnit;
+    const a = Math.ceil(offset / u) * u;
+    const b = Math.floor(end / u) * u;
+    if (!this.punchSupported || a >= b) {
+      await this.writeZeros(offset, length);
+      return;
+    }
+    if (a > offset) await this.writeZeros(offset, a - offset);
+    for (let pos = a; pos < b; ) {
+      const n = Math.min(PUNCH_CHUNK_BYTES, b - pos);
+      try {
+        punchHole(this.fh.fd, pos, n);
+      } catch (e) {
+        const code = errCode(e);
+        if (code === 'EOPNOTSUPP' || code === 'ENOSYS' || (code === 'EINVAL' && pos === a)) {
+          this.punchSupported = false;
+          await this.writeZeros(pos, b - pos);
+          break;
+        }
+        throw new StoreError('write', `${this.o.path}: punching ${n} bytes at ${pos} failed: ${code ?? e}`, code);
+      }
+      this.stats.bytesDeallocated += n;
+      pos += n;
+      if (pos < b) await yieldToLoop();
+    }
+    if (end > b) await this.writeZeros(b, end - b);
+  }
+
+  private async writeZeros(offset: number, length: number): Promise<void> {
+    const zeros = Buffer.alloc(Math.min(length, ZERO_CHUNK_BYTES));
+    for (let pos = offset; pos < offset + length; pos += zeros.length) {
+      const n = Math.min(zeros.length, offset + length - pos);
+      await this.write(pos, n === zeros.length ? zeros : zeros.subarray(0, n));
+    }
+  }
+
+  /** Extents from lseek SEEK_DATA/SEEK_HOLE (a block device reports everything as data). */
+  async allocationMap(offset: number, length: number, maxExtents: number): Promise<Extent[]> {
+    const end = Math.min(this.size, offset + length);
+    const out: Extent[] = [];
+    let pos = offset;
+    try {
+      while (pos < end && out.length < maxExtents) {
+        const data = seek(this.fh.fd, pos, SEEK_DATA);
+        if (data === undefined || data >= end) {
+          out.push({ offset: pos, length: end - pos, mapped: false });
+          break;
+        }
+        if (data > pos) {
+          out.push({ offset: pos, length: data - pos, mapped: false });
+          pos = data;
+          continue;
+        }
+        const hole = Math.min(end, seek(this.fh.fd, pos, SEEK_HOLE) ?? end);
+        out.push({ offset: pos, length: hole - pos, mapped: true });
+        pos = hole;
+      }
+    } catch (e) {
+      const code = errCode(e);
+      // no SEEK_DATA support: everything is data
+      if (code === 'EINVAL' || code === 'EOPNOTSUPP') return [{ offset, length: end - offset, mapped: true }];
+      throw new StoreError('read', `${this.o.path}: lseek failed: ${code ?? e}`, code);
+    }
+    return out;
+  }
+
+  async prefetch(offset: number, length: number): Promise<void> {
+    if (length > 0 && !this.o.direct) fadvise(this.fh.fd, offset, length, POSIX_FADV_WILLNEED);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,8 @@ export class NullStore implements BlockStore {
   }
   async write(_offset: number, _data: Buffer): Promise<void> {}
   async flush(): Promise<void> {}
+  /** Nothing is stored, so everything already reads as zeros. */
+  async deallocate(_offset: number, _length: number): Promise<void> {}
   async close(): Promise<void> {}
   describe(): Record<string, unknown> {
     return { backing: 'nullio', sizeBytes: this.size };

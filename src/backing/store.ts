@@ -18,6 +18,25 @@ export interface BlockStore {
   close(): Promise<void>;
   /** A line for status output. */
   describe(): Record<string, unknown>;
+  /**
+   * Thin provisioning: deallocates [offset, offset+length) (byte offsets, whole logical blocks);
+   * afterwards the range reads as zeros. Absent when the store cannot deallocate.
+   */
+  deallocate?(offset: number, length: number): Promise<void>;
+  /**
+   * Allocation state of [offset, offset+length) as consecutive extents (at most `maxExtents`,
+   * the last one may end before offset+length). Absent: everything counts as mapped.
+   */
+  allocationMap?(offset: number, length: number, maxExtents: number): Promise<Extent[]>;
+  /** Hint that the range will be read soon (PRE-FETCH). */
+  prefetch?(offset: number, length: number): Promise<void>;
+}
+
+/** A run of bytes that is all mapped (allocated) or all deallocated. */
+export interface Extent {
+  readonly offset: number;
+  readonly length: number;
+  readonly mapped: boolean;
 }
 
 export type StoreOperation = 'open' | 'read' | 'write' | 'flush';

@@ -160,7 +160,10 @@ export function inquiry(ctx: CommandContext, p: InquiryProfile): Buffer {
   const alloc = u16(cdb, 3);
   if (!evpd) {
     if (page !== 0) throw invalidCdbField(2);
-    return truncate(standardInquiry({ qualifier: 0, ...p }), alloc);
+    const std = standardInquiry({ qualifier: 0, ...p });
+    // TPGS 01b: implicit ALUA, REPORT TARGET PORT GROUPS (maintenance.ts); 3PC when EXTENDED COPY exists
+    std[5] = 0x10 | (ctx.lu.table.find(0x83, 0x00) ? 0x08 : 0);
+    return truncate(std, alloc);
   }
   const peripheral = p.peripheralType & 0x1f;
   const builders: Map<number, () => Buffer> = new Map<number, () => Buffer>([

@@ -1,7 +1,7 @@
 // The logical-unit core shared by every device type: UA queues, dispatch through composed opcode
 // tables, task-set ordering, the reservation hook point, sense format, never throwing out of execute.
 import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from './command.ts';
-import { Asc, SenseKey, Status } from './constants.ts';
+import { Asc, SenseKey, Status, type AscPair } from './constants.ts';
 import { cdbLengthForOpcode, checkControlByte, cdbTooShort } from './cdb.ts';
 import type { InquiryProfile, LuIdentity } from './inquiry.ts';
 import { ModePages, type ModePageDef } from './mode-pages.ts';
@@ -20,6 +20,12 @@ export type LuLogger = (level: 'error' | 'warn' | 'info' | 'debug', message: str
  * Throw a CheckCondition, or return a response (e.g. RESERVATION CONFLICT) to stop the command.
  */
 export type CommandHook = (ctx: CommandContext) => ScsiResponse | void | Promise<ScsiResponse | void>;
+
+/** Told about task management functions and I_T nexus loss before the core acts on them. */
+export interface LuObserver {
+  taskManagement?(fn: TaskManagementFunction, nexus: Nexus): void;
+  nexusLost?(nexus: Nexus): void;
+}
 
 /** The device-specific half of a logical unit: what a handler (disk, cdrom, ...) supplies. */
 export interface LogicalUnitSpec {
@@ -43,6 +49,10 @@ export interface LogicalUnitSpec {
   readonly checkReady?: (ctx: CommandContext) => void;
   /** Logical unit reset side effects beyond mode pages and UAs (e.g. release PREVENT). */
   readonly onReset?: () => void;
+  /** An I_T nexus went away: drop handler state kept per nexus (e.g. PREVENT, held copy results). */
+  readonly onNexusLost?: (nexus: Nexus) => void;
+  /** NO SENSE ASC/ASCQ REQUEST SENSE reports when nothing is pending (low power condition, ...). */
+  readonly idleSense?: () => AscPair | undefined;
   readonly describe: () => Record<string, unknown>;
   readonly flush: () => Promise<void>;
   readonly close: () => Promise<void>;
@@ -61,6 +71,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
   readonly inquiryProfile: InquiryProfile;
   readonly spec: LogicalUnitSpec;
   private readonly hooks: CommandHook[] = [];
+  private readonly observers: LuObserver[] = [];
   private closed = false;
   /** Commands answered, by outcome (for describe()). */
   readonly counters = { commands: 0, checkConditions: 0, internalErrors: 0 };
@@ -91,6 +102,11 @@ export class ScsiLogicalUnit implements LogicalUnit {
   /** Adds a hook run before every command that got past the UA check (reservations, ...). */
   addHook(h: CommandHook): void {
     this.hooks.push(h);
+  }
+
+  /** Adds an observer told about task management and nexus loss (reservations, ...). */
+  addObserver(o: LuObserver): void {
+    this.observers.push(o);
   }
 
   /** Sense data in the LU's current format (D_SENSE). */
@@ -151,6 +167,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
   }
 
   async taskManagement(fn: TaskManagementFunction, nexus: Nexus): Promise<void> {
+    for (const o of this.observers) o.taskManagement?.(fn, nexus);
     switch (fn) {
       case 'lun-reset':
         this.reset();
@@ -179,6 +196,8 @@ export class ScsiLogicalUnit implements LogicalUnit {
 
   nexusLost(nexus: Nexus): void {
     this.ua.drop(nexus);
+    this.spec.onNexusLost?.(nexus);
+    for (const o of this.observers) o.nexusLost?.(nexus);
   }
 
   describe(): Record<string, unknown> {

@@ -5,6 +5,8 @@ import { checkReserved, truncate } from './cdb.ts';
 import { inquiry } from './inquiry.ts';
 import { modeSelect, modeSense } from './mode.ts';
 import { reportSupportedOperationCodes } from './rsoc.ts';
+import { maintenanceCommands } from './maintenance.ts';
+import { logCommands } from './log.ts';
 import { descriptorSense, fixedSense } from './sense.ts';
 import { usage, type CommandContext, type CommandEntry } from './table.ts';
 
@@ -19,7 +21,7 @@ function requestSense(ctx: CommandContext): Buffer {
   const desc = (cdb[1]! & 0x01) !== 0;
   const ua = lu.ua.take(cmd.nexus.id);
   const key = ua ? SenseKey.UNIT_ATTENTION : SenseKey.NO_SENSE;
-  const code = ua ?? Asc.NO_ADDITIONAL_SENSE;
+  const code = ua ?? lu.spec.idleSense?.() ?? Asc.NO_ADDITIONAL_SENSE;
   const data = desc ? descriptorSense(key, code) : fixedSense(key, code);
   return truncate(data, cdb[4]!);
 }
@@ -79,4 +81,6 @@ export const spcCommands: readonly CommandEntry[] = [
     usage: usage(Op.MAINTENANCE_IN, 0x1f, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x07),
     run: reportSupportedOperationCodes,
   },
+  ...maintenanceCommands,
+  ...logCommands,
 ];

@@ -11,7 +11,7 @@ test('standard INQUIRY data, exact bytes', async () => {
   const n = nexus(1);
   const d = assertGood(await send(lu, inq(0, 0), n));
   assert.equal(d.length, 96);
-  assert.deepEqual([...d.subarray(0, 8)], [0x00, 0x00, 0x06, 0x12, 91, 0x00, 0x00, 0x02]);
+  assert.deepEqual([...d.subarray(0, 8)], [0x00, 0x00, 0x06, 0x12, 91, 0x18, 0x00, 0x02]); // byte 5: TPGS 01b (implicit ALUA), 3PC
   assert.equal(d.toString('ascii', 8, 16), 'FILEIO  ');
   assert.equal(d.toString('ascii', 16, 32), 'VDISK           ');
   assert.equal(d.toString('ascii', 32, 36), '0001');
@@ -36,7 +36,7 @@ test('INQUIRY field errors point at the byte and bit', async () => {
 test('VPD 00h, 80h, 86h, B0h, B1h, B2h', async () => {
   const lu = await openDisk(diskConfig({ nullio: true, sizeBytes: 1 << 20, serial: 'ABC123' }));
   const n = nexus(1);
-  assert.deepEqual([...assertGood(await send(lu, inq(1, 0x00), n))], [0, 0, 0, 7, 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2]);
+  assert.deepEqual([...assertGood(await send(lu, inq(1, 0x00), n))], [0, 0, 0, 8, 0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2]);
   assert.deepEqual(assertGood(await send(lu, inq(1, 0x80), n)), Buffer.concat([Buffer.from([0, 0x80, 0, 6]), Buffer.from('ABC123')]));
   const e = assertGood(await send(lu, inq(1, 0x86), n));
   assert.deepEqual([...e.subarray(0, 8)], [0, 0x86, 0, 60, 0, 0x07, 0x01, 0]);

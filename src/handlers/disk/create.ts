@@ -10,12 +10,30 @@ import { invalidParamField } from '../../scsi/sense.ts';
 import { DiskDevice, type DiskSettings } from './device.ts';
 import { blockDeviceCharacteristics, blockLimits, diskModePages, logicalBlockProvisioning } from './pages.ts';
 import { sbcCommands } from './sbc.ts';
+import { sanitizeHook } from './sbc-maint.ts';
+import { MediumControl, mediumCommands } from './medium.ts';
+import { defectDataCommands } from './defect-data.ts';
+import { CopyManager, copyCommands, registerCopyEndpoint, thirdPartyCopyVpd } from '../../scsi/xcopy.ts';
+import { LuReservations } from '../../scsi/reservations/index.ts';
 
 /** Largest transfer we accept (VPD B0h MAXIMUM TRANSFER LENGTH): 8 MiB, held in memory per command. */
 export const DEFAULT_MAX_TRANSFER_BYTES = 8 << 20;
 export const DEFAULT_OPTIMAL_TRANSFER_BYTES = 1 << 20;
 /** Physical block size reported by default: the page size files are cached in. */
 export const DEFAULT_PHYSICAL_BLOCK_SIZE = 4096;
+/**
+ * MAXIMUM WRITE SAME LENGTH: at most 256 MiB and 65535 blocks (what WRITE SAME(10) can express),
+ * which bounds how long one WRITE SAME keeps its range locked.
+ */
+export const DEFAULT_MAX_WRITE_SAME_BYTES = 256 << 20;
+export const DEFAULT_MAX_WRITE_SAME_BLOCKS = 0xffff;
+/** MAXIMUM UNMAP LBA COUNT in bytes (punching is chunked, ~0.3 s per GiB measured). */
+export const DEFAULT_MAX_UNMAP_BYTES = 1 << 30;
+/** ... and at most 1 Mi LBAs per UNMAP command (what initiators such as libiscsi deem sane). */
+export const DEFAULT_MAX_UNMAP_BLOCKS = 1 << 20;
+export const DEFAULT_MAX_UNMAP_DESCRIPTORS = 256;
+/** File-system block: the smallest hole fallocate(PUNCH_HOLE) makes. */
+const DEFAULT_ALLOCATION_UNIT = 4096;
 
 function numberOption(config: DeviceConfig, key: string, fallback: number): number {
   const v = config.options?.[key];
@@ -53,8 +71,13 @@ export async function openStore(config: DeviceConfig): Promise<BlockStore> {
   });
 }
 
+function allocationUnitOf(store: BlockStore): number {
+  const u = (store as { allocationUnit?: unknown }).allocationUnit;
+  return typeof u === 'number' && u > 0 ? u : DEFAULT_ALLOCATION_UNIT;
+}
+
 /** Builds the disk LU over an open store (tests call this with their own stores). */
-export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuLogger): ScsiLogicalUnit {
+export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuLogger, reservations?: LuReservations): ScsiLogicalUnit {
   checkBlockSize(config);
   const bs = config.blockSize;
   const physical = Math.max(bs, numberOption(config, 'physicalBlockSize', DEFAULT_PHYSICAL_BLOCK_SIZE));
@@ -70,9 +93,16 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     removable: config.removable,
     maxTransferBlocks,
     optimalTransferBlocks,
+    thin: config.thin,
+    maxWriteSameBlocks: Math.max(1, Math.min(DEFAULT_MAX_WRITE_SAME_BLOCKS, Math.floor(numberOption(config, 'maxWriteSameBytes', DEFAULT_MAX_WRITE_SAME_BYTES) / bs))),
+    maxUnmapBlocks: Math.min(DEFAULT_MAX_UNMAP_BLOCKS, Math.max(1, Math.floor(numberOption(config, 'maxUnmapBytes', DEFAULT_MAX_UNMAP_BYTES) / bs))),
+    maxUnmapDescriptors: DEFAULT_MAX_UNMAP_DESCRIPTORS,
+    unmapGranularity: Math.max(1, Math.floor(allocationUnitOf(store) / bs)),
+    maxCompareAndWriteBlocks: Math.min(255, maxTransferBlocks),
+    maxAtomicBlocks: Math.min(0xffff, maxTransferBlocks),
   };
-  if (config.thin) log('warn', `${config.name}: thin provisioning is not implemented yet; the LU reports full provisioning`);
   const dev = new DiskDevice(settings, store, log);
+  const medium = new MediumControl(dev);
   const companyId = config.options?.['naaCompanyId'];
   const identity = deriveIdentity({
     name: config.name,
@@ -83,10 +113,39 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     companyId: typeof companyId === 'number' ? companyId : undefined,
   });
   const vpd = new Map<number, () => Buffer>([
-    [0xb0, () => blockLimits({ granularityBlocks: physical / bs, maxTransferBlocks, optimalTransferBlocks })],
-    [0xb1, () => blockDeviceCharacteristics()],
-    [0xb2, () => logicalBlockProvisioning({ unmap: false, writeSame10: false, writeSame16: false, lbprz: false, thin: false })],
+    [
+      0xb0,
+      () =>
+        blockLimits({
+          granularityBlocks: physical / bs,
+          maxTransferBlocks,
+          optimalTransferBlocks,
+          maxCompareAndWriteBlocks: settings.maxCompareAndWriteBlocks,
+          unmap: config.thin ? { maxLbaCount: settings.maxUnmapBlocks, maxDescriptors: settings.maxUnmapDescriptors, granularity: settings.unmapGranularity } : undefined,
+          maxWriteSameBlocks: BigInt(settings.maxWriteSameBlocks),
+          maxAtomicBlocks: settings.maxAtomicBlocks,
+        }),
+    ],
+    [0xb1, () => blockDeviceCharacteristics({ blockErase: config.thin })],
+    [0x8f, () => thirdPartyCopyVpd()],
+    [0xb2, () => logicalBlockProvisioning({ unmap: config.thin, writeSame10: config.thin, writeSame16: config.thin, lbprz: config.thin, thin: config.thin })],
   ]);
+  const copyEndpoint = {
+    naa: identity.naa,
+    blockSize: bs,
+    blocks: dev.blocks,
+    checkReady: () => dev.checkReady(),
+    get writeProtected() {
+      return dev.writeProtected;
+    },
+    read: (lba: bigint, count: number) => dev.read(lba, count),
+    write: (lba: bigint, data: Buffer) => dev.write(lba, data, false),
+  };
+  const copyManager = new CopyManager(copyEndpoint);
+  const unregisterCopy = registerCopyEndpoint(copyEndpoint);
+  const subLog = (m: string) => log('error', `${config.name}: ${m}`);
+  // persistent reservations; APTPL state is kept next to the image (createDisk restores it)
+  const pr = reservations ?? new LuReservations({ image: reservationImage(config), log });
   const lu = new ScsiLogicalUnit({
     name: config.name,
     type: config.type,
@@ -94,7 +153,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     removable: config.removable,
     identity,
     versionDescriptors: [VersionDescriptor.SAM_5, VersionDescriptor.SPC_4, VersionDescriptor.SBC_3],
-    commands: sbcCommands(dev, { log: (m) => log('error', `${config.name}: ${m}`) }),
+    commands: [...sbcCommands(dev, { log: subLog }), ...mediumCommands(dev, medium, { log: subLog }), ...defectDataCommands(), ...copyCommands(copyManager), ...pr.commands()],
     modePages: diskModePages({ writeThrough: config.writeThrough }),
     vpd,
     volatileCache: () => !config.nvCache,
@@ -108,24 +167,45 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
         if (blocks !== 0n && blocks !== shown) throw invalidParamField(0);
       },
     },
-    checkReady: () => dev.checkReady(),
-    onReset: () => {
-      dev.stopped = false;
+    checkReady: (ctx) => {
+      dev.checkReady();
+      if (ctx.entry.access === 'read' || ctx.entry.access === 'write') medium.activate();
     },
+    onReset: () => {
+      medium.reset();
+      copyManager.reset();
+    },
+    onNexusLost: (nexus) => {
+      medium.nexusLost(nexus);
+      copyManager.nexusLost(nexus.id);
+    },
+    idleSense: () => medium.powerSense(),
     describe: () => dev.describe(),
     flush: () => dev.flush(),
-    close: () => store.close(),
+    close: () => {
+      unregisterCopy();
+      return store.close();
+    },
     log,
   });
   dev.attach(lu.modePages);
+  pr.attach(lu);
+  lu.addHook(sanitizeHook(dev));
   return lu;
+}
+
+/** The image whose "<image>.pr.json" holds APTPL reservations (none for nullio). */
+function reservationImage(config: DeviceConfig): string | undefined {
+  return config.nullio ? undefined : config.file;
 }
 
 /** The HandlerModule.create of the disk type. */
 export async function createDisk(config: DeviceConfig, host: HandlerHost): Promise<ScsiLogicalUnit> {
   const store = await openStore(config);
   try {
-    return createDiskUnit(config, store, (level, message) => host.log(level, message));
+    const log: LuLogger = (level, message) => host.log(level, message);
+    const pr = await LuReservations.open({ image: reservationImage(config), log });
+    return createDiskUnit(config, store, log, pr);
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;

@@ -43,6 +43,8 @@ export function blockLimits(o: {
   maxCompareAndWriteBlocks?: number;
   unmap?: { maxLbaCount: number; maxDescriptors: number; granularity: number };
   maxWriteSameBlocks?: bigint;
+  /** MAXIMUM ATOMIC TRANSFER LENGTH (WRITE ATOMIC(16)); alignment and granularity 0 (none). */
+  maxAtomicBlocks?: number;
 }): Buffer {
   const b = Buffer.alloc(60);
   b[1] = Math.min(255, o.maxCompareAndWriteBlocks ?? 0);
@@ -53,15 +55,22 @@ export function blockLimits(o: {
     b.writeUInt32BE(o.unmap.maxLbaCount, 16);
     b.writeUInt32BE(o.unmap.maxDescriptors, 20);
     b.writeUInt32BE(o.unmap.granularity, 24);
+    b.writeUInt32BE(0x80000000, 28); // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
   }
   if (o.maxWriteSameBlocks !== undefined) b.writeBigUInt64BE(o.maxWriteSameBlocks, 32);
+  if (o.maxAtomicBlocks !== undefined) b.writeUInt32BE(o.maxAtomicBlocks, 40);
   return b;
 }
 
-/** Block device characteristics VPD page B1h payload: non-rotating medium. */
-export function blockDeviceCharacteristics(): Buffer {
+/**
+ * Block device characteristics VPD page B1h payload: non-rotating medium. With SANITIZE BLOCK
+ * ERASE (thin LUs) WABEREQ = 01b: reads after a block erase complete with GOOD (zeros).
+ * WACEREQ = 0: no CRYPTO ERASE.
+ */
+export function blockDeviceCharacteristics(o: { blockErase?: boolean } = {}): Buffer {
   const b = Buffer.alloc(60);
   b.writeUInt16BE(1, 0); // MEDIUM ROTATION RATE 0001h: non-rotating
+  if (o.blockErase) b[3] = 0x40; // page byte 7: WABEREQ (7..6) = 01b
   return b;
 }
 

@@ -1,14 +1,16 @@
-// SBC-4 non-transfer commands: READ CAPACITY(10/16), SYNCHRONIZE CACHE(10/16), START STOP UNIT.
+// SBC-4 non-transfer commands: READ CAPACITY(10/16), SYNCHRONIZE CACHE(10/16).
+// START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL: medium.ts; READ DEFECT DATA: defect-data.ts.
 import { Asc, Op, SaiAction, SenseKey } from '../../scsi/constants.ts';
 import { checkReserved, decodeRangeWithImmed, truncate, u32 } from '../../scsi/cdb.ts';
 import { CheckCondition, invalidCdbField } from '../../scsi/sense.ts';
 import { usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
 import type { DiskDevice } from './device.ts';
 import { readWriteCommands } from './sbc-rw.ts';
+import { provisioningCommands } from './sbc-provisioning.ts';
+import { atomicCommands } from './sbc-atomic.ts';
+import { maintenanceCommands } from './sbc-maint.ts';
 
 const F = 0xff;
-/** Power conditions START STOP UNIT accepts (SBC-4 Table 'POWER CONDITION field'). */
-const POWER_CONDITIONS = new Set([0x0, 0x1, 0x2, 0x3, 0x7, 0xa, 0xb]);
 
 export function sbcCommands(dev: DiskDevice, o: { log: (m: string) => void }): CommandEntry[] {
   function noMedium(): void {
@@ -37,7 +39,8 @@ export function sbcCommands(dev: DiskDevice, o: { log: (m: string) => void }): C
     b.writeBigUInt64BE(dev.blocks - 1n, 0);
     b.writeUInt32BE(dev.blockSize, 8);
     b[13] = dev.settings.physicalExponent & 0x0f;
-    // LBPME/LBPRZ stay 0 until thin provisioning (UNMAP) exists; lowest aligned LBA 0
+    // thin: LBPME, and LBPRZ because holes (and zeroed partial blocks) read as zeros; lowest aligned LBA 0
+    if (dev.settings.thin) b[14] = 0xc0;
     return truncate(b, u32(cdb, 10));
   }
 
@@ -52,36 +55,7 @@ export function sbcCommands(dev: DiskDevice, o: { log: (m: string) => void }): C
     await dev.flush();
   }
 
-  async function startStopUnit(ctx: CommandContext): Promise<void> {
-    const cdb = ctx.cdb;
-    checkReserved(cdb, 1, 0xfe);
-    checkReserved(cdb, 2, 0xff);
-    checkReserved(cdb, 3, 0xf0);
-    checkReserved(cdb, 4, 0x08);
-    const pc = cdb[4]! >> 4;
-    if (!POWER_CONDITIONS.has(pc)) throw invalidCdbField(4, 7);
-    const noFlush = (cdb[4]! & 0x04) !== 0;
-    const loej = (cdb[4]! & 0x02) !== 0;
-    const start = (cdb[4]! & 0x01) !== 0;
-    if (pc !== 0) return; // power condition changes only: accepted, nothing to model
-    if (loej && !dev.settings.removable) throw invalidCdbField(4, 1);
-    if (start) {
-      dev.stopped = false;
-      if (loej) dev.ejected = false;
-      return;
-    }
-    if (!noFlush) await dev.flush();
-    dev.stopped = true;
-    if (loej) dev.ejected = true;
-  }
-
   const entries: CommandEntry[] = [
-    {
-      opcode: Op.START_STOP_UNIT,
-      name: 'START STOP UNIT',
-      usage: usage(Op.START_STOP_UNIT, 0x01, 0, 0x0f, dev.settings.removable ? 0xf7 : 0xf5, 0x07),
-      run: startStopUnit,
-    },
     {
       opcode: Op.READ_CAPACITY_10,
       name: 'READ CAPACITY(10)',
@@ -112,5 +86,5 @@ export function sbcCommands(dev: DiskDevice, o: { log: (m: string) => void }): C
       run: readCapacity16,
     },
   ];
-  return [...readWriteCommands(dev), ...entries];
+  return [...readWriteCommands(dev), ...provisioningCommands(dev), ...atomicCommands(dev), ...maintenanceCommands(dev, o), ...entries];
 }
