@@ -1,7 +1,8 @@
 // System packages the test suites need, and a check that installs them (as root) or says exactly
-// what is missing. Shared by scripts/test.mjs and later by the conformance and bench scripts.
+// what is missing. Shared by scripts/test.mjs and the conformance and bench scripts.
 import { existsSync } from 'node:fs';
 import { $ } from 'zx';
+import { VM_PACKAGES } from '../kernel/vm/vm.mjs';
 
 /** Debian package → a file whose presence proves it is installed. */
 export const TEST_PACKAGES = {
@@ -11,8 +12,23 @@ export const TEST_PACKAGES = {
   'qemu-block-extra': '/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so',
 };
 
+/**
+ * The VM suite (test/vm): qemu, busybox-static and kmod on the host, plus the tools the guest
+ * runs from the host's root over 9p (e2fsprogs, sg3-utils, iproute2, libiscsi, qemu-img).
+ * The Debian kernel itself is fetched by kernel/vm/vm.mjs into its cache.
+ */
+export const VM_TEST_PACKAGES = {
+  ...VM_PACKAGES,
+  'sg3-utils': '/usr/bin/sg_raw',
+  iproute2: '/usr/sbin/ip',
+};
+
+export function missingPackages(packages) {
+  return Object.entries(packages).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+}
+
 export async function ensurePackages(packages = TEST_PACKAGES) {
-  const missing = Object.entries(packages).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+  const missing = missingPackages(packages);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     console.error(`missing system packages: ${missing.join(' ')}\ninstall them with: sudo apt-get install -y --no-install-recommends ${missing.join(' ')}`);
@@ -22,7 +38,7 @@ export async function ensurePackages(packages = TEST_PACKAGES) {
   $.verbose = false;
   await $`apt-get update -qq`;
   await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq --no-install-recommends ${missing}`;
-  const still = Object.entries(packages).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+  const still = missingPackages(packages);
   if (still.length) {
     console.error(`apt-get install finished but these are still missing: ${still.join(' ')}`);
     process.exit(1);

@@ -42,6 +42,7 @@ export interface CliOptions {
   json?: boolean;
   verbose?: boolean;
   listTypes?: boolean;
+  export?: 'local' | 'iscsi';
 }
 
 export function buildProgram(): Command {
@@ -68,7 +69,8 @@ export function buildProgram(): Command {
     .option('--portal <HOST:PORT>', `where the iSCSI target listens (default ${DEFAULT_PORTAL}; 0.0.0.0 exports to the network)`)
     .option('--iqn-prefix <iqn>', `target names are PREFIX:NAME (default ${DEFAULT_IQN_PREFIX})`)
     .option('--config <file>', 'JSON file describing devices and targets')
-    .addOption(new Option('--link <link>', 'how commands reach the devices (default auto)').choices(LINKS))
+    .addOption(new Option('--link <link>', 'how commands reach the devices (default auto: tcmu when target_core_user is loaded and we are root, else iscsi)').choices(LINKS))
+    .addOption(new Option('--export <how>', 'with --link tcmu: local = a /dev/sdX through tcm_loop (default), iscsi = LIO\'s iSCSI target on --portal').choices(['local', 'iscsi']))
     .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
@@ -159,13 +161,14 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
-    host = await Host.start(cfg, registry, log);
+    host = await Host.start(cfg, registry, log, { export: opts.export });
   } catch (e) {
     return fail(e, !!opts.json);
   }
   for (const s of host.served) {
     const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : '';
-    statusLine(!!opts.json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}`);
+    const via = s.via === 'tcmu' ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})` : '';
+    statusLine(!!opts.json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
   }
   return serveUntilSignal(host, log, !!opts.json);
 }

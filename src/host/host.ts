@@ -1,10 +1,13 @@
 // The handler host: creates logical units from the registry, groups them into SCSI targets, puts
-// them on a link, and takes it all down again in order (link first, then flush and close).
+// them on a link (embedded iSCSI or LIO tcmu), and takes it all down again in order (link first,
+// then flush and close).
 import type { DeviceConfig, HandlerHost } from '../handlers/contract.ts';
 import type { LogicalUnit } from '../scsi/command.ts';
 import { ScsiTarget } from '../scsi/target.ts';
 import { IscsiServer } from '../links/iscsi/index.ts';
+import type { Link, LinkContext, LinkLun } from '../links/link.ts';
 import { chooseLink, probeKernel, type LinkProbe } from '../links/select.ts';
+import { TcmuLink, type ExportKind } from '../links/tcmu/index.ts';
 import type { ServeConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -17,54 +20,88 @@ export interface ServedLun {
   target: string;
   lun: number;
   url: string;
+  /** Which link serves it: 'iscsi' (embedded) or 'tcmu'. */
+  via: string;
   details: Record<string, unknown>;
+  link?: Record<string, unknown>;
+}
+
+export interface HostOptions {
+  probe?: LinkProbe;
+  /** tcmu only: tcm_loop (a local /dev/sdX, the default) or LIO's iSCSI target. */
+  export?: ExportKind;
+}
+
+/** The embedded iSCSI target as a Link. */
+class IscsiLink implements Link {
+  readonly name = 'iscsi';
+  readonly #server: IscsiServer;
+  readonly #ctx: LinkContext;
+
+  constructor(ctx: LinkContext) {
+    this.#ctx = ctx;
+    const targets = ctx.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, port: new ScsiTarget(new Map(t.luns)) }));
+    this.#server = new IscsiServer({ host: ctx.portal.host, port: ctx.portal.port, targets, log: ctx.log });
+  }
+
+  async start(): Promise<LinkLun[]> {
+    const { portal } = this.#ctx;
+    const where = await this.#server.listen().catch((e: Error) => {
+      throw new StartupError(`cannot listen on ${portal.host}:${portal.port}: ${e.message}`);
+    });
+    const host = where.host.includes(':') ? `[${where.host}]` : where.host;
+    return this.#ctx.targets.flatMap((t) =>
+      [...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `iscsi://${host}:${where.port}/${t.iqn}/${lun}` })),
+    );
+  }
+
+  stats(): Record<string, unknown> {
+    return { ...this.#server.stats() };
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    return this.#server.close(timeoutMs);
+  }
 }
 
 export class Host {
   readonly served: ServedLun[];
+  readonly link: Link;
   private readonly units: LogicalUnit[];
-  private readonly server: IscsiServer;
   private readonly log: Logger;
   private closing?: Promise<void>;
 
-  private constructor(units: LogicalUnit[], server: IscsiServer, served: ServedLun[], log: Logger) {
+  private constructor(units: LogicalUnit[], link: Link, served: ServedLun[], log: Logger) {
     this.units = units;
-    this.server = server;
+    this.link = link;
     this.served = served;
     this.log = log;
   }
 
-  static async start(cfg: ServeConfig, registry: HandlerRegistry, log: Logger, probe: LinkProbe = probeKernel()): Promise<Host> {
-    const choice = chooseLink(cfg.link, probe);
+  static async start(cfg: ServeConfig, registry: HandlerRegistry, log: Logger, opts: HostOptions | LinkProbe = {}): Promise<Host> {
+    const o: HostOptions = 'tcmu' in opts && 'scstUser' in opts ? { probe: opts } : (opts as HostOptions);
+    const choice = chooseLink(cfg.link, o.probe ?? probeKernel());
     if (choice.note) log('warn', choice.note);
+    if (o.export !== undefined && choice.link !== 'tcmu') {
+      throw new StartupError(`--export ${o.export} applies to --link tcmu only (the link is ${choice.link})`);
+    }
     const units = new Map<string, LogicalUnit>();
     try {
       for (const dev of cfg.devices) units.set(dev.name, await createUnit(dev, registry, log));
-      const targets = cfg.targets.map((t) => ({
-        iqn: t.iqn,
-        alias: t.alias,
-        port: new ScsiTarget(new Map(t.luns.map((l) => [l.lun, units.get(l.device)!]))),
-      }));
-      const server = new IscsiServer({ host: cfg.portal.host, port: cfg.portal.port, targets, log });
-      const where = await server.listen().catch((e: Error) => {
-        throw new StartupError(`cannot listen on ${cfg.portal.host}:${cfg.portal.port}: ${e.message}`);
+      const ctx: LinkContext = {
+        targets: cfg.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, luns: new Map(t.luns.map((l) => [l.lun, units.get(l.device)!])) })),
+        portal: cfg.portal,
+        log,
+      };
+      const link: Link = choice.link === 'tcmu' ? new TcmuLink({ ...ctx, export: o.export ?? 'local' }) : new IscsiLink(ctx);
+      const luns = await link.start();
+      const served = luns.map((l): ServedLun => {
+        const dev = cfg.devices.find((d) => d.name === l.device)!;
+        const s: ServedLun = { device: dev.name, type: dev.type, file: dev.file, target: l.target, lun: l.lun, url: l.url, via: link.name, details: units.get(dev.name)!.describe() };
+        if (l.link) s.link = l.link;
+        return s;
       });
-      const host = where.host.includes(':') ? `[${where.host}]` : where.host;
-      const served = cfg.targets.flatMap((t) =>
-        t.luns.map((l): ServedLun => {
-          const dev = cfg.devices.find((d) => d.name === l.device)!;
-          return {
-            device: dev.name,
-            type: dev.type,
-            file: dev.file,
-            target: t.iqn,
-            lun: l.lun,
-            url: `iscsi://${host}:${where.port}/${t.iqn}/${l.lun}`,
-            details: units.get(dev.name)!.describe(),
-          };
-        }),
-      );
-      return new Host([...units.values()], server, served, log);
+      return new Host([...units.values()], link, served, log);
     } catch (e) {
       await Promise.allSettled([...units.values()].map((u) => u.close()));
       throw e;
@@ -72,14 +109,14 @@ export class Host {
   }
 
   stats(): Record<string, unknown> {
-    return { link: this.server.stats(), devices: this.units.map((u) => ({ name: u.name, ...u.describe() })) };
+    return { link: this.link.stats(), devices: this.units.map((u) => ({ name: u.name, ...u.describe() })) };
   }
 
-  /** Finishes or fails in-flight commands, closes sessions, then flushes and closes every device. */
+  /** Finishes or fails in-flight commands, takes the link down, then flushes and closes every device. */
   close(timeoutMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
       try {
-        await this.server.close(timeoutMs);
+        await this.link.close(timeoutMs);
       } finally {
         const results = await Promise.allSettled(this.units.map((u) => u.close()));
         for (const [i, r] of results.entries()) {

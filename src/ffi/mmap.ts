@@ -1,0 +1,45 @@
+// One shared mapping of a file or device, owning the single ArrayBuffer view over it. After
+// unmap() every accessor throws: a view over unmapped memory would segfault (munmap does not
+// detach koffi views), so the owner drops it first and refuses later use.
+import { MAP_SHARED, PROT_READ, PROT_WRITE, mmap, munmap, viewOf } from './libc.ts';
+
+export class Mapping {
+  readonly length: number;
+  #addr: bigint | null;
+  #view: ArrayBuffer | null;
+
+  private constructor(addr: bigint, length: number) {
+    this.#addr = addr;
+    this.length = length;
+    this.#view = viewOf(addr, length);
+  }
+
+  /** mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset). */
+  static shared(fd: number, length: number, offset = 0): Mapping {
+    return new Mapping(mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset), length);
+  }
+
+  get mapped(): boolean {
+    return this.#addr !== null;
+  }
+
+  /** The one ArrayBuffer aliasing the mapping. Throws after unmap(). */
+  get buffer(): ArrayBuffer {
+    if (this.#view === null) throw new Error('mapping used after unmap');
+    return this.#view;
+  }
+
+  get address(): bigint {
+    if (this.#addr === null) throw new Error('mapping used after unmap');
+    return this.#addr;
+  }
+
+  /** Drop the view, then munmap. Idempotent. Callers must hold no views derived from buffer. */
+  unmap(): void {
+    const a = this.#addr;
+    if (a === null) return;
+    this.#view = null;
+    this.#addr = null;
+    munmap(a, this.length);
+  }
+}
