@@ -18,6 +18,8 @@ interface Variant {
   tgt: { params?: string; blocksize?: number };
   /** iscsi-test-cu -t filter. */
   filter: string;
+  /** Extra iscsi-test-cu options. */
+  cuArgs?: string[];
 }
 
 export const VARIANTS: Record<string, Variant> = {
@@ -26,6 +28,7 @@ export const VARIANTS: Record<string, Variant> = {
   removable: { ours: ['--removable'], tgt: { params: 'removable=1' }, filter: 'ALL' },
   '4096': { ours: ['-b', '4096'], tgt: { blocksize: 4096 }, filter: 'ALL' },
   readonly: { ours: ['-r'], tgt: { params: 'readonly=1' }, filter: 'ALL.ReadOnly' },
+  sanitize: { ours: ['--thin'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL.Sanitize', cuArgs: ['--allow-sanitize'] },
 };
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -63,7 +66,7 @@ async function runVariant(impl: 'ours' | 'tgt', name: string, v: Variant): Promi
   await truncate(image, IMAGE_BYTES);
   const target = impl === 'ours' ? await startOurs(v, image) : await startTgtVariant(v, image);
   try {
-    const args = ['-i', 'iqn.2026-11.test:init1', '-I', 'iqn.2026-11.test:init2', '--dataloss', '-t', v.filter, target.url, target.url];
+    const args = ['-i', 'iqn.2026-11.test:init1', '-I', 'iqn.2026-11.test:init2', '--dataloss', ...(v.cuArgs ?? []), '-t', v.filter, target.url, target.url];
     const r = await sh('iscsi-test-cu', args, SUITE_TIMEOUT_MS);
     await mkdir(join(ROOT, 'conformance-results'), { recursive: true });
     await writeFile(join(ROOT, 'conformance-results', `${impl}-${name}.log`), r.out);
@@ -100,10 +103,15 @@ async function main() {
   const exclusions = await loadExclusions();
   const rows: string[] = [];
   let unexpected = 0;
+  let passed = 0;
+  let skipped = 0;
+  let excusedTotal = 0;
   for (const name of names) {
     const started = Date.now();
     const results = await runVariant(impl, name, VARIANTS[name]);
     const t = tally(results);
+    passed += t.passed;
+    skipped += t.skipped;
     const failures = results.filter((r) => r.status === 'failed');
     const excused = failures.filter((r) => exclusions.has(`${name}/${r.suite}.${r.test}`) || exclusions.has(`*/${r.suite}.${r.test}`));
     for (const f of failures) {
@@ -112,11 +120,14 @@ async function main() {
         console.log(`FAILED ${impl}/${name} ${f.suite}.${f.test}: ${f.reason}`);
       }
     }
+    excusedTotal += excused.length;
     rows.push(`${name.padEnd(10)} ${String(t.passed).padStart(6)} ${String(t.failed).padStart(6)} ${String(t.skipped).padStart(7)} ${String(results.length).padStart(5)} ${String(excused.length).padStart(8)} ${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s`);
   }
   console.log(`\niscsi-test-cu against ${impl === 'ours' ? 'fileio_tgt' : 'tgt'}`);
   console.log('variant    passed failed skipped total excluded  wall');
   for (const r of rows) console.log(r);
+  // Counted by scripts/test.mjs: iscsi-test-cu tests passed, failed (not excused), skipped by the suite.
+  console.log(`# conformance passed=${passed} failed=${unexpected} skipped=${skipped} excluded=${excusedTotal}`);
   process.exit(unexpected === 0 || impl === 'tgt' ? 0 : 1);
 }
 
