@@ -27,7 +27,8 @@ export const VARIANTS: Record<string, Variant> = {
   thin: { ours: ['--thin'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL' },
   removable: { ours: ['--removable'], tgt: { params: 'removable=1' }, filter: 'ALL' },
   '4096': { ours: ['-b', '4096'], tgt: { blocksize: 4096 }, filter: 'ALL' },
-  readonly: { ours: ['-r'], tgt: { params: 'readonly=1' }, filter: 'ALL.ReadOnly' },
+  // thin too, so that ReadOnlySBC also checks UNMAP against write protection
+  readonly: { ours: ['-r', '--thin'], tgt: { params: 'readonly=1,thin_provisioning=1' }, filter: 'ALL.ReadOnly' },
   sanitize: { ours: ['--thin'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL.Sanitize', cuArgs: ['--allow-sanitize'] },
 };
 
