@@ -20,6 +20,8 @@ export const TEST_PACKAGES = {
 export const VM_TEST_PACKAGES = {
   ...VM_PACKAGES,
   'sg3-utils': '/usr/bin/sg_raw',
+  // the kernel initiator's tools (iscsid, iscsiadm) for the embedded target in the VM
+  'open-iscsi': '/usr/sbin/iscsiadm',
   iproute2: '/usr/sbin/ip',
 };
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs inside the test VM (kernel/vm): the tcmu link against the real target_core_user, tcm_loop
-# and LIO iSCSI. Every step appends "STEP <name> <ok|fail> <seconds> <detail>" to $RESULTS/steps;
+# and LIO iSCSI; then the embedded iSCSI target against the kernel's own initiator (open-iscsi). Every step appends "STEP <name> <ok|fail> <seconds> <detail>" to $RESULTS/steps;
 # test/vm/tcmu.test.ts asserts on those lines and on the image files afterwards (from the host).
 # Steps keep going after a failure where that makes sense, so one boot reports everything.
 set -u
@@ -152,5 +152,48 @@ if start_target /tmp/t3.out --link tcmu --export iscsi --portal 127.0.0.1:3260 d
 else
   step iscsi-url fail "did not start"
 fi
-dmesg | grep -iE 'tcmu|target|ring|uio' | tail -20
+# ---- 7. the embedded iSCSI target with the Linux kernel initiator (open-iscsi + iscsi_tcp) -----
+IMG3=$RESULTS/disk3.img
+rm -f "$IMG3"; truncate -s 32M "$IMG3"
+IQN3=iqn.2026-11.org.fileio-tgt:disk3
+P3=127.0.0.1:3261
+if start_target /tmp/t4.out --link iscsi --portal $P3 disk3 "$IMG3"; then
+  modprobe iscsi_tcp
+  mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
+  grep -qs '^InitiatorName=' /etc/iscsi/initiatorname.iscsi || echo "InitiatorName=iqn.2026-11.org.fileio-tgt.test:vm" > /etc/iscsi/initiatorname.iscsi
+  # iscsid signals its own process group when it stops: give it one of its own (vm.md)
+  setsid iscsid -f > /tmp/iscsid.log 2>&1 &
+  for _ in $(seq 1 50); do iscsiadm -m session > /dev/null 2>&1; [ $? -ne 4 ] && break; sleep 0.1; done
+  out=$(timeout 60 iscsiadm -m discovery -t sendtargets -p $P3 2>&1); echo "$out"
+  echo "$out" | grep -qx "$P3,1 $IQN3" && step openiscsi-discovery ok "" || step openiscsi-discovery fail "$out"
+  if timeout 60 iscsiadm -m node -T $IQN3 -p $P3 --login; then
+    SD3=
+    for _ in $(seq 1 100); do
+      for b in /sys/block/sd*; do
+        [ "$(cat $b/device/model 2>/dev/null | tr -d ' ')" = disk3 ] && [ "$(cat $b/device/vendor 2>/dev/null | tr -d ' ')" = FILEIO ] && SD3=/dev/${b##*/}
+      done
+      [ -n "$SD3" ] && [ -b "$SD3" ] && break
+      sleep 0.1
+    done
+    if [ -n "$SD3" ] && [ -b "$SD3" ] && [ "$(blockdev --getsize64 $SD3)" = $((32 << 20)) ]; then step openiscsi-login ok "$SD3"; else step openiscsi-login fail "no disk3 block device (${SD3:-none})"; fi
+    if [ -n "$SD3" ] && dd if="$PATTERN" of=$SD3 bs=1M oflag=direct conv=fsync status=none \
+       && [ "$(dd if=$SD3 bs=1M count=16 iflag=direct status=none | sha256sum | cut -d' ' -f1)" = "$(cat $RESULTS/pattern.sha256)" ]; then
+      step openiscsi-dd ok ""
+    else
+      step openiscsi-dd fail ""
+    fi
+    timeout 60 iscsiadm -m node -T $IQN3 -p $P3 --logout && step openiscsi-logout ok "" || step openiscsi-logout fail ""
+  else
+    step openiscsi-login fail "iscsiadm --login failed"
+  fi
+  iscsiadm -k 0 > /dev/null 2>&1 || true
+  cat /tmp/iscsid.log
+  kill -TERM $PID; wait $PID; rc=$?
+  cat /tmp/t4.out /tmp/t4.out.err
+  [ $rc = 0 ] && step openiscsi-teardown ok "" || step openiscsi-teardown fail "rc=$rc"
+else
+  step openiscsi-discovery fail "embedded target did not start"
+fi
+
+dmesg | grep -iE 'tcmu|target|ring|uio|iscsi' | tail -20
 step done ok ""

@@ -1,7 +1,8 @@
 // The tcmu link against the real kernel: one VM boot (kernel/vm: Debian's kernel under qemu TCG)
 // runs test/vm/guest-tcmu.sh, which drives the real CLI through target_core_user with tcm_loop
 // (/dev/sdX: dd, ext4, kill -9 + re-attach, teardown) and LIO's iSCSI target (libiscsi tools and
-// qemu-img against 127.0.0.1 in the guest). Each guest step is one test here; the image files are
+// qemu-img against 127.0.0.1 in the guest), then the embedded iSCSI target with the Linux kernel
+// initiator (open-iscsi + iscsi_tcp). Each guest step is one test here; the image files are
 // then checked from the host. scripts/test.mjs installs what this needs (see kernel/vm/vm.mjs).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +34,7 @@ function repoRoot(): string {
 const REPO = repoRoot();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-describe('tcmu link in a VM (target_core_user, tcm_loop, LIO iSCSI)', () => {
+describe('kernel peers in a VM: tcmu link (target_core_user, tcm_loop, LIO iSCSI) and open-iscsi against the embedded target', () => {
   let share: string;
   let result: VmResult;
   const steps = new Map<string, { ok: boolean; at: number; detail: string }>();
@@ -103,6 +104,20 @@ describe('tcmu link in a VM (target_core_user, tcm_loop, LIO iSCSI)', () => {
   });
   test('qemu-img convert + compare through LIO iSCSI', () => step('iscsi-qemu-img'));
   test('SIGTERM removes the iSCSI target and the backstore', () => step('iscsi-teardown'));
+
+  test('embedded iSCSI target: open-iscsi discovers it with SendTargets', () => step('openiscsi-discovery'));
+  test('embedded iSCSI target: the kernel initiator (iscsi_tcp) logs in and gets a 32 MiB /dev/sdX', () => step('openiscsi-login'));
+  test('embedded iSCSI target: 16 MiB dd through the kernel initiator reads back with the same SHA-256', () => step('openiscsi-dd'));
+  test('embedded iSCSI target: logout, then SIGTERM exits 0', () => {
+    step('openiscsi-logout');
+    step('openiscsi-teardown');
+  });
+
+  test('host side: disk3.img holds what the kernel initiator wrote through the embedded target', () => {
+    const img = readFileSync(join(share, 'disk3.img'));
+    assert.equal(sha256(img.subarray(0, 16 << 20)), readFileSync(join(share, 'pattern.sha256'), 'utf8').trim());
+    assert.ok(img.subarray(16 << 20).every((b) => b === 0));
+  });
 
   test('host side: disk1.img holds a clean ext4 with the files written in the guest', () => {
     const img = join(share, 'disk1.img');
