@@ -1,0 +1,173 @@
+// scst_user ABI (part of src/ffi/scst-user-abi.ts): the numeric constants of scst_user.h and
+// the device path.
+
+// ---------------------------------------------------------------------------------------------
+// Constants (C names, grouped; every value is checked against gcc by the unit test)
+// ---------------------------------------------------------------------------------------------
+
+export const PARSE_TYPE = {
+  SCST_USER_PARSE_STANDARD: 0,
+  SCST_USER_PARSE_CALL: 1,
+  SCST_USER_PARSE_EXCEPTION: 2,
+  SCST_USER_MAX_PARSE_OPT: 2,
+} as const;
+
+export const ON_FREE_CMD_TYPE = {
+  SCST_USER_ON_FREE_CMD_CALL: 0,
+  SCST_USER_ON_FREE_CMD_IGNORE: 1,
+  SCST_USER_MAX_ON_FREE_CMD_OPT: 1,
+} as const;
+
+export const MEMORY_REUSE_TYPE = {
+  SCST_USER_MEM_NO_REUSE: 0,
+  SCST_USER_MEM_REUSE_READ: 1,
+  SCST_USER_MEM_REUSE_WRITE: 2,
+  SCST_USER_MEM_REUSE_ALL: 3,
+  SCST_USER_MAX_MEM_REUSE_OPT: 3,
+} as const;
+
+export const PARTIAL_TRANSFERS_TYPE = {
+  SCST_USER_PARTIAL_TRANSFERS_NOT_SUPPORTED: 0,
+  SCST_USER_PARTIAL_TRANSFERS_SUPPORTED_ORDERED: 1,
+  SCST_USER_PARTIAL_TRANSFERS_SUPPORTED: 2,
+  SCST_USER_MAX_PARTIAL_TRANSFERS_OPT: 2,
+} as const;
+
+/** Control mode page fields of scst_user_opt. */
+export const CONTROL_MODE = {
+  SCST_TST_0_SINGLE_TASK_SET: 0,
+  SCST_TST_1_SEP_TASK_SETS: 1,
+  SCST_QUEUE_ALG_0_RESTRICTED_REORDER: 0,
+  SCST_QUEUE_ALG_1_UNRESTRICTED_REORDER: 1,
+  SCST_QERR_0_ALL_RESUME: 0,
+  SCST_QERR_1_ABORT_ALL: 1,
+  SCST_QERR_2_RESERVED: 2,
+  SCST_QERR_3_ABORT_THIS_NEXUS_ONLY: 3,
+  SCST_D_SENSE_0_FIXED_SENSE: 0,
+  SCST_D_SENSE_1_DESCR_SENSE: 1,
+} as const;
+
+export const SIZES = {
+  SCST_MAX_CDB_SIZE: 16,
+  SCST_MAX_LONG_CDB_SIZE: 65536,
+  SCST_MAX_NAME: 50,
+  SCST_MAX_EXTERNAL_NAME: 256,
+  SCST_STANDARD_SENSE_LEN: 18,
+  SCST_SENSE_BUFFERSIZE: 252,
+} as const;
+
+export const DATA_DIRECTION = {
+  SCST_DATA_UNKNOWN: 0,
+  SCST_DATA_WRITE: 1,
+  SCST_DATA_READ: 2,
+  SCST_DATA_BIDI: 3,
+  SCST_DATA_NONE: 4,
+} as const;
+
+export const QUEUE_TYPE = {
+  SCST_CMD_QUEUE_UNTAGGED: 0,
+  SCST_CMD_QUEUE_SIMPLE: 1,
+  SCST_CMD_QUEUE_ORDERED: 2,
+  SCST_CMD_QUEUE_HEAD_OF_QUEUE: 3,
+  SCST_CMD_QUEUE_ACA: 4,
+} as const;
+
+/** op_flags bits; a PARSE reply must include SCST_INFO_VALID. */
+export const OP_FLAGS = {
+  SCST_SMALL_TIMEOUT: 0x1,
+  SCST_LONG_TIMEOUT: 0x2,
+  SCST_TRANSFER_LEN_TYPE_FIXED: 0x4,
+  SCST_UNKNOWN_LBA: 0x8,
+  SCST_UNKNOWN_LENGTH: 0x10,
+  SCST_INFO_VALID: 0x20,
+  SCST_LBA_NOT_VALID: 0x40,
+  SCST_IMPLICIT_HQ: 0x80,
+  SCST_SKIP_UA: 0x100,
+  SCST_WRITE_MEDIUM: 0x200,
+  SCST_LOCAL_CMD: 0x400,
+  SCST_FULLY_LOCAL_CMD: 0x800,
+  SCST_REG_RESERVE_ALLOWED: 0x1000,
+  SCST_WRITE_EXCL_ALLOWED: 0x2000,
+  SCST_EXCL_ACCESS_ALLOWED: 0x4000,
+  SCST_SERIALIZED: 0x10000,
+  SCST_STRICTLY_SERIALIZED: 0x30000,
+  SCST_CAN_GEN_3PARTY_COMMANDS: 0x40000,
+  SCST_DESCRIPTORS_BASED: 0x80000,
+  SCST_SCSI_ATOMIC: 0x100000,
+} as const;
+
+export const TM_FN = {
+  SCST_ABORT_TASK: 0,
+  SCST_ABORT_TASK_SET: 1,
+  SCST_CLEAR_ACA: 2,
+  SCST_CLEAR_TASK_SET: 3,
+  SCST_LUN_RESET: 4,
+  SCST_TARGET_RESET: 5,
+  SCST_NEXUS_LOSS_SESS: 6,
+  SCST_ABORT_ALL_TASKS_SESS: 7,
+  SCST_NEXUS_LOSS: 8,
+  SCST_ABORT_ALL_TASKS: 9,
+  SCST_UNREG_SESS_TM: 10,
+  SCST_PR_ABORT_ALL: 11,
+} as const;
+
+/** reply.result for TASK_MGMT_DONE. */
+export const TM_STATUS = {
+  SCST_MGMT_STATUS_SUCCESS: 0,
+  SCST_MGMT_STATUS_TASK_NOT_EXIST: -1,
+  SCST_MGMT_STATUS_LUN_NOT_EXIST: -2,
+  SCST_MGMT_STATUS_FN_NOT_SUPPORTED: -5,
+  SCST_MGMT_STATUS_REJECTED: -255,
+  SCST_MGMT_STATUS_FAILED: -129,
+} as const;
+
+/** on_free_cmd.delivery_status (a __u8 in the struct; decodeGetCmd returns it sign-extended). */
+export const DELIVERY_STATUS = {
+  SCST_CMD_DELIVERY_SUCCESS: 0,
+  SCST_CMD_DELIVERY_FAILED: -1,
+  SCST_CMD_DELIVERY_ABORTED: -2,
+} as const;
+
+export const EXEC_REPLY_TYPE = {
+  SCST_EXEC_REPLY_BACKGROUND: 0,
+  SCST_EXEC_REPLY_COMPLETED: 1,
+  SCST_EXEC_REPLY_DO_WRITE_SAME: 2,
+} as const;
+
+/** _IOC_NR of each subcode. */
+export const UCMD_STATE = {
+  UCMD_STATE_NEW: 0,
+  UCMD_STATE_PARSING: 1,
+  UCMD_STATE_BUF_ALLOCING: 2,
+  UCMD_STATE_EXECING: 3,
+  UCMD_STATE_ON_FREEING: 4,
+  UCMD_STATE_ON_CACHE_FREEING: 5,
+  UCMD_STATE_EXT_COPY_REMAPPING: 6,
+  UCMD_STATE_ON_FREE_SKIPPED: 7,
+  UCMD_STATE_TM_RECEIVED_EXECING: 8,
+  UCMD_STATE_TM_DONE_EXECING: 9,
+  UCMD_STATE_ATTACH_SESS: 0x20,
+  UCMD_STATE_DETACH_SESS: 0x21,
+} as const;
+
+/** Every numeric constant of the header, by C name (what abi-check prints under "constants"). */
+export const SCST_USER_CONSTANTS: Readonly<Record<string, number>> = Object.freeze({
+  ...PARSE_TYPE,
+  ...ON_FREE_CMD_TYPE,
+  ...MEMORY_REUSE_TYPE,
+  ...PARTIAL_TRANSFERS_TYPE,
+  ...CONTROL_MODE,
+  ...SIZES,
+  ...DATA_DIRECTION,
+  ...QUEUE_TYPE,
+  ...OP_FLAGS,
+  ...TM_FN,
+  ...TM_STATUS,
+  ...DELIVERY_STATUS,
+  ...EXEC_REPLY_TYPE,
+  ...UCMD_STATE,
+});
+
+export const DEV_USER_NAME = 'scst_user';
+export const DEV_USER_PATH = '/dev/';
+export const SCST_USER_DEVICE = DEV_USER_PATH + DEV_USER_NAME;
