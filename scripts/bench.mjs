@@ -1,14 +1,30 @@
 #!/usr/bin/env node
-// `npm run bench`: install tgt and libiscsi-dev when missing, build the load generator, run bench/run.ts.
+// `npm run bench`: install tgt and libiscsi-dev when missing, build the load generator, run bench/run.ts;
+// then the TCMU part (bench/tcmu.ts: ours vs tcmu-runner in one VM; needs the VM packages and fio).
+// `npm run bench -- --iscsi-only` or `-- --tcmu-only` runs one part.
 import { $, cd } from 'zx';
 import { fileURLToPath } from 'node:url';
 import { ensurePackages } from './system-deps.mjs';
+import { VM_PACKAGES } from '../kernel/vm/vm.mjs';
 
 $.verbose = false;
 cd(fileURLToPath(new URL('..', import.meta.url)));
-await ensurePackages({ tgt: '/usr/sbin/tgtd', 'libiscsi-dev': '/usr/include/iscsi/iscsi.h', gcc: '/usr/bin/gcc' });
+const iscsi = !process.argv.includes('--tcmu-only');
+const tcmu = !process.argv.includes('--iscsi-only');
+await ensurePackages({
+  ...(iscsi ? { tgt: '/usr/sbin/tgtd', 'libiscsi-dev': '/usr/include/iscsi/iscsi.h', gcc: '/usr/bin/gcc' } : {}),
+  ...(tcmu ? { ...VM_PACKAGES, fio: '/usr/bin/fio' } : {}),
+});
 await $({ stdio: 'inherit' })`npx tsc -p .`;
-await $`mkdir -p dist/bench`;
-await $`gcc -O2 -Wall -o dist/bench/iscsi-load bench/iscsi-load.c -liscsi`;
-const run = await $({ stdio: 'inherit', nothrow: true })`node --enable-source-maps dist/bench/run.js`;
-process.exit(run.exitCode ?? 1);
+let code = 0;
+if (iscsi) {
+  await $`mkdir -p dist/bench`;
+  await $`gcc -O2 -Wall -o dist/bench/iscsi-load bench/iscsi-load.c -liscsi`;
+  const run = await $({ stdio: 'inherit', nothrow: true })`node --enable-source-maps dist/bench/run.js`;
+  code = run.exitCode ?? 1;
+}
+if (tcmu) {
+  const run = await $({ stdio: 'inherit', nothrow: true })`node --enable-source-maps dist/bench/tcmu.js`;
+  code = code || (run.exitCode ?? 1);
+}
+process.exit(code);

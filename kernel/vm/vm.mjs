@@ -7,6 +7,7 @@
 //   prepareKernel()  download + unpack + depmod + vmlinux extraction, cached outside the repo
 //   buildInitramfs() busybox-static + the four modules 9p/overlay need, built at test time
 //   runVm()          boot, run, collect; bounded by a timeout that SIGKILLs qemu
+//   prepareDebs()    Debian packages unpacked into the cache for the guest (tcmu-runner for the bench)
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, renameSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
@@ -108,6 +109,43 @@ export function prepareKernel({ refresh = false, log = () => {} } = {}) {
   const cur = { pkg, kver, root, modulesDir, vmlinux };
   writeFileSync(currentFile, JSON.stringify(cur, null, 2));
   return { ...cur, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * Debian packages unpacked (never installed) into the cache for use inside the guest, e.g.
+ * tcmu-runner: `apt-get download` + `dpkg-deb -x` of each package into one tree under
+ * `<cache>/debs-<set>/root`, cached by the package list. Returns { root, libPath, seconds }:
+ * libPath is an LD_LIBRARY_PATH covering the tree's library directories.
+ */
+export function prepareDebs(set, packages, { refresh = false, log = () => {} } = {}) {
+  const t0 = Date.now();
+  if (!/^[\w.-]+$/.test(set)) throw new Error(`bad deb set name ${set}`);
+  const dir = join(cacheDir(), `debs-${set}`);
+  const root = join(dir, 'root');
+  const marker = join(dir, 'unpacked');
+  const want = [...packages].sort().join(' ');
+  if (refresh || !existsSync(marker) || readFileSync(marker, 'utf8') !== want) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    log(`downloading ${want}`);
+    try {
+      sh('apt-get', ['download', '-q', ...packages], { cwd: dir });
+    } catch (e) {
+      if (process.getuid?.() !== 0) throw e;
+      sh('apt-get', ['update', '-qq']);
+      sh('apt-get', ['download', '-q', ...packages], { cwd: dir });
+    }
+    for (const deb of readdirSync(dir).filter((f) => f.endsWith('.deb'))) {
+      sh('dpkg-deb', ['-x', join(dir, deb), root]);
+      rmSync(join(dir, deb));
+    }
+    writeFileSync(marker, want);
+  }
+  const libPath = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib', 'lib']
+    .map((d) => join(root, d))
+    .filter((d) => existsSync(d))
+    .join(':');
+  return { root, libPath, seconds: (Date.now() - t0) / 1000 };
 }
 
 // ---- initramfs ------------------------------------------------------------------------------
