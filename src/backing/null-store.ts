@@ -1,4 +1,5 @@
 // nullio: no backing I/O. Reads return zeros (never uninitialised memory), writes are discarded.
+import { zeroBuffer } from './buffers.ts';
 import type { BlockStore } from './store.ts';
 
 /** 1 TiB, the default size of a nullio device without sizeBytes. */
@@ -12,10 +13,12 @@ export class NullStore implements BlockStore {
     this.size = size;
     this.readOnly = readOnly;
   }
-  async read(_offset: number, length: number): Promise<Buffer> {
-    return Buffer.alloc(length);
+  read(_offset: number, length: number): Promise<Buffer> {
+    return Promise.resolve(zeroBuffer(length));
   }
-  async write(_offset: number, _data: Buffer): Promise<void> {}
+  write(_offset: number, _data: Buffer): Promise<void> {
+    return Promise.resolve();
+  }
   async flush(): Promise<void> {}
   /** Nothing is stored, so everything already reads as zeros. */
   async deallocate(_offset: number, _length: number): Promise<void> {}

@@ -119,27 +119,36 @@ export class ScsiLogicalUnit implements LogicalUnit {
     return { status: Status.CHECK_CONDITION, sense: this.senseOf(cc) };
   }
 
-  async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
+  // Hot path: no async functions between the link and the handler. A command whose hooks and
+  // handler answer synchronously costs no microtask hop here; otherwise one .then per stage.
+  execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     this.counters.commands++;
     const transfer: CommandContext['transfer'] = {};
-    const response = await this.answer(cmd, transfer);
-    if (transfer.dataOutLength !== undefined) response.dataOutLength = transfer.dataOutLength;
-    return response;
-  }
-
-  private async answer(cmd: ScsiCommand, transfer: CommandContext['transfer']): Promise<ScsiResponse> {
+    let r: ScsiResponse | Promise<ScsiResponse>;
     try {
-      return await this.dispatch(cmd, transfer);
+      r = this.dispatch(cmd, transfer);
     } catch (e) {
-      if (e instanceof CheckCondition) return this.checkCondition(e);
-      this.counters.internalErrors++;
-      const op = cmd.cdb.length > 0 ? cmd.cdb[0]!.toString(16).padStart(2, '0') : '--';
-      this.spec.log('error', `${this.name}: internal error in opcode ${op}h: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      return this.checkCondition(new CheckCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE));
+      return Promise.resolve(withTransfer(this.failed(cmd, e), transfer));
     }
+    if (r instanceof Promise) {
+      return r.then(
+        (x) => withTransfer(x, transfer),
+        (e: unknown) => withTransfer(this.failed(cmd, e), transfer),
+      );
+    }
+    return Promise.resolve(withTransfer(r, transfer));
   }
 
-  private async dispatch(cmd: ScsiCommand, transfer: CommandContext['transfer']): Promise<ScsiResponse> {
+  /** The response to a command that threw: its CHECK CONDITION, or an internal error. */
+  private failed(cmd: ScsiCommand, e: unknown): ScsiResponse {
+    if (e instanceof CheckCondition) return this.checkCondition(e);
+    this.counters.internalErrors++;
+    const op = cmd.cdb.length > 0 ? cmd.cdb[0]!.toString(16).padStart(2, '0') : '--';
+    this.spec.log('error', `${this.name}: internal error in opcode ${op}h: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return this.checkCondition(new CheckCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE));
+  }
+
+  private dispatch(cmd: ScsiCommand, transfer: CommandContext['transfer']): ScsiResponse | Promise<ScsiResponse> {
     const cdb = cmd.cdb;
     if (cdb.length === 0) throw cdbTooShort();
     if (this.closed) throw new CheckCondition(SenseKey.NOT_READY, Asc.LUN_NOT_READY_CAUSE_NOT_REPORTABLE);
@@ -156,14 +165,32 @@ export class ScsiLogicalUnit implements LogicalUnit {
     if (cdb.length < len) throw cdbTooShort();
     checkControlByte(cdb, len);
     const ctx: CommandContext = { cmd, cdb, lu: this, entry, transfer };
-    for (const h of this.hooks) {
-      const r = await h(ctx);
+    const hooks = this.hooks;
+    for (let i = 0; i < hooks.length; i++) {
+      const r = hooks[i]!(ctx);
+      if (r instanceof Promise) return this.hooksAsync(ctx, r, i);
       if (r) return r;
     }
+    return this.runEntry(ctx, false);
+  }
+
+  /** The rest of the hooks once one of them returned a promise. */
+  private async hooksAsync(ctx: CommandContext, pending: Promise<ScsiResponse | void>, index: number): Promise<ScsiResponse> {
+    const first = await pending;
+    if (first) return first;
+    for (let i = index + 1; i < this.hooks.length; i++) {
+      const r = await this.hooks[i]!(ctx);
+      if (r) return r;
+    }
+    return this.runEntry(ctx, true);
+  }
+
+  private runEntry(ctx: CommandContext, waited: boolean): Promise<ScsiResponse> {
+    const entry = ctx.entry;
     if (entry.medium && this.spec.checkReady) this.spec.checkReady(ctx);
-    if (cmd.signal?.aborted) return { status: Status.TASK_ABORTED };
-    const result = await this.tasks.run(cmd.attribute, entry.exclusive === true, async () => entry.run(ctx));
-    return normalize(result);
+    // Only a wait (async hook) leaves room for an abort before the task set sees the command.
+    if (waited && ctx.cmd.signal?.aborted) return Promise.resolve({ status: Status.TASK_ABORTED });
+    return this.tasks.run(ctx.cmd.attribute, entry.exclusive === true, () => callEntry(entry, ctx)).then(normalize);
   }
 
   async taskManagement(fn: TaskManagementFunction, nexus: Nexus): Promise<void> {
@@ -213,6 +240,21 @@ export class ScsiLogicalUnit implements LogicalUnit {
     this.closed = true;
     await this.spec.close();
   }
+}
+
+/** The handler's result as a promise (a synchronous throw becomes a rejection). */
+function callEntry(entry: CommandEntry, ctx: CommandContext): Promise<CommandResult> {
+  try {
+    const r = entry.run(ctx);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function withTransfer(response: ScsiResponse, transfer: CommandContext['transfer']): ScsiResponse {
+  if (transfer.dataOutLength !== undefined) response.dataOutLength = transfer.dataOutLength;
+  return response;
 }
 
 function normalize(r: CommandResult): ScsiResponse {

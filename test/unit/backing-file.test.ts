@@ -104,3 +104,33 @@ test('handler modules create working LUs', async () => {
     await t.cleanup();
   }
 });
+
+test('inline I/O: page-cached reads and small writes skip the threadpool and round-trip exactly', async () => {
+  const t = await tempDir();
+  try {
+    const p = await tempImage(t.dir, 1 << 20);
+    await writeFile(p, Buffer.alloc(1 << 20, 0x5a)); // page-cached now
+    const s = await FileStore.open({ ...base, path: p });
+    const pattern = Buffer.alloc(4096);
+    for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 7) & 0xff;
+    await s.write(8192, pattern);
+    assert.ok((s.stats.inlineWrites as number) >= 1, 'a 4 KiB buffered write is inline');
+    const got = await s.read(8192, 4096);
+    assert.deepEqual(got, pattern);
+    assert.ok((s.stats.inlineReads as number) >= 1, 'a cached 4 KiB read is inline (preadv2 RWF_NOWAIT)');
+    // Neighbouring reads from the shared slab never alias each other.
+    const a = await s.read(0, 512);
+    const b = await s.read(8192, 512);
+    a.fill(1);
+    assert.deepEqual(b, pattern.subarray(0, 512));
+    // Large transfers still go through the threadpool, with the same result.
+    const big = Buffer.alloc(512 << 10, 0x33);
+    await s.write(256 << 10, big);
+    assert.deepEqual(await s.read(256 << 10, 512 << 10), big);
+    // Reads past the end still fail cleanly.
+    await assert.rejects(s.read((1 << 20) - 512, 1024), { code: 'EOF' });
+    await s.close();
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -128,14 +128,33 @@ export class DiskDevice {
   }
 
   /** Reads whole blocks (shared range lock: never sees half of a CAW or WRITE ATOMIC). */
-  async read(lba: bigint, count: number): Promise<Buffer> {
-    if (count === 0) return Buffer.alloc(0);
-    const release = await this.lock.acquire(lba, count, 'shared');
+  read(lba: bigint, count: number): Promise<Buffer> {
+    if (count === 0) return Promise.resolve(Buffer.alloc(0));
+    // Hot path: no async function frames; the lock is usually free (no promise), the store
+    // usually answers from the page cache (an already resolved promise).
+    const lock = this.lock.tryAcquire(lba, count, 'shared');
+    if (typeof lock === 'function') return this.readLocked(lock, lba, count);
+    return lock.then((release) => this.readLocked(release, lba, count));
+  }
+
+  private readLocked(release: () => void, lba: bigint, count: number): Promise<Buffer> {
+    let p: Promise<Buffer>;
     try {
-      return await this.readUnlocked(lba, count);
-    } finally {
+      p = this.store.read(this.offset(lba), count * this.blockSize);
+    } catch (e) {
       release();
+      return Promise.reject(this.ioError(e, 'read'));
     }
+    return p.then(
+      (b) => {
+        release();
+        return b;
+      },
+      (e: unknown) => {
+        release();
+        throw this.ioError(e, 'read');
+      },
+    );
   }
 
   private async readUnlocked(lba: bigint, count: number): Promise<Buffer> {
@@ -147,14 +166,27 @@ export class DiskDevice {
   }
 
   /** Writes whole blocks; durable before returning when FUA is set or the write cache is off. */
-  async write(lba: bigint, data: Buffer, fua: boolean): Promise<void> {
-    if (data.length === 0) return;
-    const release = await this.lock.acquire(lba, data.length / this.blockSize, 'exclusive');
+  write(lba: bigint, data: Buffer, fua: boolean): Promise<void> {
+    if (data.length === 0) return Promise.resolve();
+    const lock = this.lock.tryAcquire(lba, data.length / this.blockSize, 'exclusive');
+    if (typeof lock === 'function') return this.writeLocked(lock, lba, data, fua);
+    return lock.then((release) => this.writeLocked(release, lba, data, fua));
+  }
+
+  private writeLocked(release: () => void, lba: bigint, data: Buffer, fua: boolean): Promise<void> {
+    let p: Promise<void>;
     try {
-      await this.writeUnlocked(lba, data, fua);
-    } finally {
+      p = this.store.write(this.offset(lba), data);
+    } catch (e) {
       release();
+      return Promise.reject(this.ioError(e, 'write'));
     }
+    // The durability rule is the same as writeUnlocked's (FUA or WCE=0: fdatasync before GOOD).
+    const sync = (fua || !this.writeCacheEnabled) && !this.store.writesAreDurable;
+    return (sync ? p.then(() => this.store.flush()) : p).then(release, (e: unknown) => {
+      release();
+      throw this.ioError(e, 'write');
+    });
   }
 
   private async writeUnlocked(lba: bigint, data: Buffer, fua: boolean): Promise<void> {

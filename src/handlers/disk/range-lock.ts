@@ -11,13 +11,31 @@
 
 export type LockMode = 'shared' | 'exclusive';
 
-interface Entry {
+/** One holder or waiter. `released` (a promise) is made only when a later entry must wait. */
+class Entry {
   readonly start: bigint;
   /** Exclusive end. */
   readonly end: bigint;
   readonly mode: LockMode;
-  readonly released: Promise<void>;
+  private promise: Promise<void> | undefined;
+  private resolve: (() => void) | undefined;
+  private done = false;
+  constructor(start: bigint, end: bigint, mode: LockMode) {
+    this.start = start;
+    this.end = end;
+    this.mode = mode;
+  }
+  get released(): Promise<void> {
+    if (!this.promise) this.promise = this.done ? Promise.resolve() : new Promise<void>((r) => (this.resolve = r));
+    return this.promise;
+  }
+  release(): void {
+    this.done = true;
+    this.resolve?.();
+  }
 }
+
+export type Release = () => void;
 
 export class RangeLock {
   private readonly entries = new Set<Entry>();
@@ -32,27 +50,35 @@ export class RangeLock {
    * exactly once, in a finally). A zero-length range still orders against overlapping writers
    * at its start LBA only when count > 0; count 0 returns at once.
    */
-  async acquire(lba: bigint, count: number | bigint, mode: LockMode): Promise<() => void> {
-    const n = BigInt(count);
-    if (n <= 0n) return () => undefined;
+  async acquire(lba: bigint, count: number | bigint, mode: LockMode): Promise<Release> {
+    return this.tryAcquire(lba, count, mode);
+  }
+
+  /**
+   * Like acquire, but returns the release function itself (no promise, no microtask hop) when
+   * nothing overlapping is held or queued: the common case on the I/O hot path.
+   */
+  tryAcquire(lba: bigint, count: number | bigint, mode: LockMode): Release | Promise<Release> {
+    const n = typeof count === 'bigint' ? count : BigInt(count);
+    if (n <= 0n) return noop;
     const start = lba;
     const end = lba + n;
-    const waitFor: Promise<void>[] = [];
+    let waitFor: Promise<void>[] | undefined;
+    const exclusive = mode === 'exclusive';
     for (const e of this.entries) {
-      if (e.start < end && start < e.end && (mode === 'exclusive' || e.mode === 'exclusive')) waitFor.push(e.released);
+      if ((exclusive || e.mode === 'exclusive') && e.start < end && start < e.end) (waitFor ??= []).push(e.released);
     }
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    const entry: Entry = { start, end, mode, released };
+    const entry = new Entry(start, end, mode);
     this.entries.add(entry);
-    if (waitFor.length > 0) await Promise.all(waitFor);
     let done = false;
-    return () => {
+    const release = (): void => {
       if (done) return;
       done = true;
       this.entries.delete(entry);
-      release();
+      entry.release();
     };
+    if (!waitFor) return release;
+    return (waitFor.length === 1 ? waitFor[0]! : Promise.all(waitFor)).then(() => release);
   }
 
   /** Runs `fn` holding the range. */
@@ -65,3 +91,5 @@ export class RangeLock {
     }
   }
 }
+
+const noop: Release = () => undefined;

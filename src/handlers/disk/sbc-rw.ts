@@ -10,20 +10,22 @@ const F = 0xff;
 export function readWriteCommands(dev: DiskDevice): CommandEntry[] {
   const bs = dev.blockSize;
 
-  async function read(ctx: CommandContext): Promise<Buffer> {
+  // read/write are not async functions: a CDB error throws synchronously (the LU turns it into
+  // CHECK CONDITION) and the I/O promise is returned as is, saving a microtask hop per command.
+  function read(ctx: CommandContext): Promise<Buffer> {
     const d = decodeRw(ctx.cdb);
     dev.checkTransferLength(d.blocks, d.lengthOffset);
     dev.checkRange(d.lba, d.blocks);
     return dev.read(d.lba, d.blocks);
   }
 
-  async function write(ctx: CommandContext): Promise<void> {
+  function write(ctx: CommandContext): Promise<void> {
     const d = decodeRw(ctx.cdb);
     dev.checkTransferLength(d.blocks, d.lengthOffset);
     dev.checkRange(d.lba, d.blocks);
     dev.checkWritable();
     const data = blockDataOut(ctx, d.blocks, bs);
-    if (data.length > 0) await dev.write(d.lba, data, d.fua);
+    return dev.write(d.lba, data, d.fua); // resolves at once for zero blocks
   }
 
   async function verify(ctx: CommandContext): Promise<void> {

@@ -34,6 +34,7 @@ import { TextPhase } from './text-phase.ts';
 import { onTaskManagement } from './tmf.ts';
 
 let nextConnectionId = 1;
+const PAD = Buffer.alloc(4);
 
 export class IscsiConnection implements SessionOwner {
   readonly id = nextConnectionId++;
@@ -111,10 +112,8 @@ export class IscsiConnection implements SessionOwner {
   seq(advance: boolean): SeqNumbers {
     const statSN = this.statSN;
     if (advance) this.statSN = snAdd(this.statSN, 1);
-    if (this.session) {
-      const { expCmdSN, maxCmdSN } = this.session.cmdSN;
-      return { statSN, expCmdSN, maxCmdSN };
-    }
+    const session = this.session;
+    if (session) return { statSN, expCmdSN: session.expectedCmdSN, maxCmdSN: session.maxCmdSN };
     return {
       statSN,
       expCmdSN: this.loginCmdSN,
@@ -124,22 +123,40 @@ export class IscsiConnection implements SessionOwner {
 
   /** Queues PDUs; everything sent in one tick goes out as one corked writev. */
   send(...pdus: OutPdu[]): void {
+    for (const p of pdus) this.sendOne(p);
+  }
+
+  /** Queues one PDU (the hot path: no rest-argument array, no per-call buffer list). */
+  sendOne(pdu: OutPdu): void {
     if (this.closed || this.socket.destroyed) return;
-    const bufs: Buffer[] = [];
-    for (const p of pdus) frameOut(p, this.digests, bufs);
     const s = this.socket;
     if (!this.corked) {
       this.corked = true;
       s.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        s.uncork();
-      });
+      process.nextTick(this.uncork);
     }
-    let n = 0;
-    for (const b of bufs) {
-      n += b.length;
-      s.write(b);
+    let n: number;
+    if (this.digests.headerDigest || this.digests.dataDigest || pdu.ahs) {
+      const bufs = frameOut(pdu, this.digests, []);
+      n = 0;
+      for (const b of bufs) {
+        n += b.length;
+        s.write(b);
+      }
+    } else {
+      // No digests, no AHS: the BHS, the data and its padding.
+      s.write(pdu.bhs);
+      n = pdu.bhs.length;
+      const data = pdu.data;
+      if (data && data.length) {
+        s.write(data);
+        n += data.length;
+        const pad = (4 - (data.length & 3)) & 3;
+        if (pad) {
+          s.write(PAD.subarray(0, pad));
+          n += pad;
+        }
+      }
     }
     this.ctx.counters.bytesOut += n;
     if (s.writableLength > this.ctx.options.writeHighWater && !this.pausedForWrites) {
@@ -147,6 +164,11 @@ export class IscsiConnection implements SessionOwner {
       s.pause();
     }
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   /** Digests take effect for the PDUs after the final Login Response (RFC 7143 §13.1). */
   enterFullFeature(session: IscsiSession, params: SessionParams): void {

@@ -24,7 +24,8 @@ export interface SeqNumbers {
 type LunField = Buffer | number | undefined;
 
 function header(opcode: number, flags: number, data: Buffer | undefined, ahsLength = 0): Buffer {
-  const b = Buffer.alloc(BHS_LENGTH);
+  // From Node's shared pool (Buffer.alloc would make a fresh ArrayBuffer for every PDU).
+  const b = Buffer.allocUnsafe(BHS_LENGTH).fill(0);
   b[0] = opcode;
   b[1] = flags;
   b[4] = ahsLength >> 2;
@@ -89,7 +90,7 @@ export interface ScsiResponseFields extends SeqNumbers {
   expDataSN: number;
   residual?: Residual;
   bidiResidual?: Residual;
-  sense?: Buffer;
+  sense?: Buffer | undefined;
 }
 export function encodeScsiResponse(f: ScsiResponseFields): OutPdu {
   let data: Buffer | undefined;
@@ -178,13 +179,13 @@ export function encodeTextResponse(f: TextResponseFields): OutPdu {
 export interface DataInFields {
   final: boolean;
   /** SAM status: when given, the S bit is set and status is phase-collapsed into this PDU. */
-  status?: number;
-  residual?: Residual;
+  status?: number | undefined;
+  residual?: Residual | undefined;
   lun?: LunField;
   itt: number;
   ttt?: number;
   /** Only meaningful with status (S bit); otherwise reserved and sent as 0. */
-  statSN?: number;
+  statSN?: number | undefined;
   expCmdSN: number;
   maxCmdSN: number;
   dataSN: number;

@@ -143,39 +143,68 @@ function maybeExecute(conn: IscsiConnection, task: Task): void {
   if (task.aborted || task.state !== 'collecting' || !task.delivered) return;
   if (task.writer && !task.writer.complete) return;
   task.state = 'executing';
-  void execute(conn, task);
+  execute(conn, task);
 }
 
-async function execute(conn: IscsiConnection, task: Task): Promise<void> {
+const NO_DATA = Buffer.alloc(0);
+
+function execute(conn: IscsiConnection, task: Task): void {
   const s = conn.session!;
   const pdu = task.pdu;
   const counters = conn.ctx.counters;
   counters.commands++;
-  let resp: ScsiResponse;
   if (task.failWith === 'bidi') {
-    resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x24, 0x00) };
-  } else if (task.failWith === 'too-large') {
+    respond(conn, task, { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x24, 0x00) });
+    return;
+  }
+  if (task.failWith === 'too-large') {
     conn.log('warn', `write of ${pdu.edtl} bytes exceeds maxWriteBytes`);
-    resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x55, 0x03) };
-  } else {
-    const cmd: ScsiCommand = {
-      cdb: pdu.cdb,
-      nexus: s.nexus!,
-      lun: task.lun,
-      tag: task.itt,
-      attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
-      expectedLength: pdu.edtl,
-      ...(pdu.write ? { dataOut: task.writer!.data ?? Buffer.alloc(0) } : {}),
-      signal: task.abort.signal,
-    };
-    try {
-      resp = await s.target!.port.execute(cmd);
-    } catch (e) {
+    respond(conn, task, { status: SamStatus.CheckCondition, sense: fixedSense(0x05, 0x55, 0x03) });
+    return;
+  }
+  // One fixed shape; the AbortSignal is made only if the device asks for it.
+  const cmd: ScsiCommand = pdu.write
+    ? {
+        cdb: pdu.cdb,
+        nexus: s.nexus!,
+        lun: task.lun,
+        tag: task.itt,
+        attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
+        expectedLength: pdu.edtl,
+        dataOut: task.writer!.data ?? NO_DATA,
+        get signal() {
+          return task.signal;
+        },
+      }
+    : {
+        cdb: pdu.cdb,
+        nexus: s.nexus!,
+        lun: task.lun,
+        tag: task.itt,
+        attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
+        expectedLength: pdu.edtl,
+        get signal() {
+          return task.signal;
+        },
+      };
+  let p: Promise<ScsiResponse>;
+  try {
+    p = s.target!.port.execute(cmd);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  p.then(
+    (resp) => respond(conn, task, resp),
+    (e: unknown) => {
       counters.commandErrors++;
       if (!task.aborted) conn.log('error', `LUN ${task.lun} CDB ${pdu.cdb.subarray(0, 1).toString('hex')} failed: ${(e as Error).message}`);
-      resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x04, 0x44, 0x00) };
-    }
-  }
+      respond(conn, task, { status: SamStatus.CheckCondition, sense: fixedSense(0x04, 0x44, 0x00) });
+    },
+  );
+}
+
+function respond(conn: IscsiConnection, task: Task, resp: ScsiResponse): void {
+  const s = conn.session!;
   try {
     if (!task.aborted && !conn.closed) sendResponse(conn, task, resp);
   } catch (e) {
@@ -213,24 +242,29 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
       inBurst += len;
       const endOfBurst = inBurst === burst;
       if (endOfBurst) inBurst = 0;
-      const seq = conn.seq(last && collapse);
+      const withStatus = last && collapse;
+      const seq = conn.seq(withStatus);
+      // Fixed-shape fields (no conditional spreads): status/residual/statSN only on the last.
       out.push(
         encodeDataIn({
           final: last || endOfBurst,
-          ...(last && collapse ? { status, residual, statSN: seq.statSN } : {}),
+          status: withStatus ? status : undefined,
+          residual: withStatus ? residual : undefined,
+          statSN: withStatus ? seq.statSN : undefined,
           itt: task.itt,
           expCmdSN: seq.expCmdSN,
           maxCmdSN: seq.maxCmdSN,
           dataSN: dataSN++,
           bufferOffset: offset,
-          data: data.subarray(offset, offset + len),
+          data: offset === 0 && len === data.length ? data : data.subarray(offset, offset + len),
         }),
       );
       offset += len;
     }
     conn.ctx.counters.dataInBytes += total;
     if (collapse) {
-      conn.send(...out);
+      if (out.length === 1) conn.sendOne(out[0]!);
+      else conn.send(...out);
       return;
     }
   } else if (pdu.write) {
@@ -240,16 +274,20 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
     residual = residualOf(edtl, 0);
   }
   const expDataSN = pdu.read ? dataSN : (task.writer?.r2tCount ?? 0);
+  const seq = conn.seq(true);
   out.push(
     encodeScsiResponse({
-      ...conn.seq(true),
+      statSN: seq.statSN,
+      expCmdSN: seq.expCmdSN,
+      maxCmdSN: seq.maxCmdSN,
       itt: task.itt,
       response: ScsiRespCode.Completed,
       status,
       expDataSN,
       residual,
-      ...(hasSense ? { sense: resp.sense! } : {}),
+      sense: hasSense ? resp.sense : undefined,
     }),
   );
-  conn.send(...out);
+  if (out.length === 1) conn.sendOne(out[0]!);
+  else conn.send(...out);
 }

@@ -14,23 +14,70 @@ export interface TargetEntry {
   readonly port: ScsiTargetPort;
 }
 
-/** A SCSI task from receipt of its command until its response has been queued (or it is aborted). */
-export interface Task {
+/**
+ * A SCSI task from receipt of its command until its response has been queued (or it is aborted).
+ * One object per command on the hot path: the AbortController and the `done` promise are made
+ * only when someone asks for them (most tasks finish without either being looked at).
+ */
+export class Task {
   readonly itt: number;
   readonly cmdSN: number;
   readonly immediate: boolean;
   readonly lun: number;
   readonly pdu: ScsiCommandPdu;
-  readonly abort: AbortController;
   readonly writer: WriteCollector | undefined;
   /** Why the command is failed without reaching the port (e.g. bidirectional), if so. */
   readonly failWith: 'bidi' | 'too-large' | undefined;
-  aborted: boolean;
-  delivered: boolean;
-  state: 'collecting' | 'executing' | 'done';
+  aborted = false;
+  delivered = false;
+  state: 'collecting' | 'executing' | 'done' = 'collecting';
+  private readonly release: () => void;
+  private controller: AbortController | undefined;
+  private abortReason: Error | undefined;
+  private donePromise: Promise<void> | undefined;
+  private resolveDone: (() => void) | undefined;
+
+  constructor(fields: Pick<Task, 'itt' | 'cmdSN' | 'immediate' | 'lun' | 'pdu' | 'writer' | 'failWith'>, release: () => void) {
+    this.itt = fields.itt;
+    this.cmdSN = fields.cmdSN;
+    this.immediate = fields.immediate;
+    this.lun = fields.lun;
+    this.pdu = fields.pdu;
+    this.writer = fields.writer;
+    this.failWith = fields.failWith;
+    this.release = release;
+  }
+
+  /** Aborted (with the reason) when the task is aborted, also if asked for only afterwards. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Marks the task aborted and fires its signal. */
+  abort(reason: Error): void {
+    this.aborted = true;
+    this.abortReason ??= reason;
+    this.controller?.abort(reason);
+  }
+
   /** Settles when the task is finished (response queued or dropped). */
-  readonly done: Promise<void>;
-  finish(): void;
+  get done(): Promise<void> {
+    if (!this.donePromise) {
+      this.donePromise = this.state === 'done' ? Promise.resolve() : new Promise<void>((r) => (this.resolveDone = r));
+    }
+    return this.donePromise;
+  }
+
+  finish(): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.release();
+    this.resolveDone?.();
+  }
 }
 
 /** A task; `release` runs once when it finishes (frees its CmdSN window slot). */
@@ -38,23 +85,7 @@ export function newTask(
   fields: Pick<Task, 'itt' | 'cmdSN' | 'immediate' | 'lun' | 'pdu' | 'writer' | 'failWith'>,
   release: () => void,
 ): Task {
-  let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
-  const t: Task = {
-    ...fields,
-    abort: new AbortController(),
-    aborted: false,
-    delivered: false,
-    state: 'collecting',
-    done,
-    finish: () => {
-      if (t.state === 'done') return;
-      t.state = 'done';
-      release();
-      finish();
-    },
-  };
-  return t;
+  return new Task(fields, release);
 }
 
 export class IscsiSession {
@@ -178,8 +209,7 @@ export class IscsiSession {
     const waits: Promise<void>[] = [];
     for (const t of tasks) {
       if (t.state === 'done') continue;
-      t.aborted = true;
-      t.abort.abort(new Error(reason));
+      t.abort(new Error(reason));
       this.tasks.delete(t.itt);
       if (t.state === 'collecting') {
         // Not at the port yet: nothing to wait for.
