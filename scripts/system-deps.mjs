@@ -10,6 +10,10 @@ export const TEST_PACKAGES = {
   'qemu-utils': '/usr/bin/qemu-io',
   // qemu's iSCSI block driver (libiscsi initiator inside qemu-img/qemu-io).
   'qemu-block-extra': '/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so',
+  // tools/iscsi-raw.c (a raw-CDB client) is built against libiscsi at test time; ISOs for the cdrom suites
+  'libiscsi-dev': '/usr/include/iscsi/iscsi.h',
+  gcc: '/usr/bin/gcc',
+  genisoimage: '/usr/bin/genisoimage',
 };
 
 /**
@@ -23,6 +27,10 @@ export const VM_TEST_PACKAGES = {
   // the kernel initiator's tools (iscsid, iscsiadm) for the embedded target in the VM
   'open-iscsi': '/usr/sbin/iscsiadm',
   iproute2: '/usr/sbin/ip',
+  // the tape library suite (test/vm/tape.test.ts): mt, mtx and tar against st and sg in the guest
+  'mt-st': '/bin/mt-st',
+  mtx: '/usr/sbin/mtx',
+  tar: '/usr/bin/tar',
 };
 
 export function missingPackages(packages) {

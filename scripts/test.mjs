@@ -15,6 +15,9 @@ cd(fileURLToPath(new URL('..', import.meta.url)));
 const vm = process.env.FILEIO_SKIP_VM !== '1';
 await ensurePackages(vm ? { ...TEST_PACKAGES, ...VM_TEST_PACKAGES } : TEST_PACKAGES);
 await $({ stdio: 'inherit' })`npx tsc -p .`;
+// tools/iscsi-raw: send any CDB over libiscsi (the cdrom integration suite drives it)
+await $`mkdir -p dist/tools`;
+await $({ stdio: 'inherit' })`gcc -O2 -Wall -o dist/tools/iscsi-raw tools/iscsi-raw.c -liscsi`;
 
 const totals = { passed: 0, failed: 0 };
 let code = 0;

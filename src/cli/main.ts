@@ -1,6 +1,7 @@
 // fileio_tgt [options] NAME FILE [NAME FILE ...] — compatible with SCST's fileio_tgt where the
 // options overlap (-b -r -t -o -n -c), plus the link, portal and config options of our own.
 import { readFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   DEFAULT_IQN_PREFIX,
@@ -23,6 +24,7 @@ import { Host } from '../host/host.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
+import { controlRequest, defaultControlPath } from '../host/control.ts';
 
 export interface CliOptions {
   block?: number;
@@ -43,6 +45,7 @@ export interface CliOptions {
   verbose?: boolean;
   listTypes?: boolean;
   export?: 'local' | 'iscsi';
+  control?: string;
 }
 
 export function buildProgram(): Command {
@@ -71,6 +74,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'JSON file describing devices and targets')
     .addOption(new Option('--link <link>', 'how commands reach the devices (default auto: tcmu when target_core_user is loaded and we are root, else iscsi)').choices(LINKS))
     .addOption(new Option('--export <how>', 'with --link tcmu: local = a /dev/sdX through tcm_loop (default), iscsi = LIO\'s iSCSI target on --portal').choices(['local', 'iscsi']))
+    .option('--control <path>', 'control socket for run-time media changes (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
     .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
@@ -139,7 +143,51 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
   return dev;
 }
 
+/** `fileio_tgt media ACTION NAME [ISO]`: asks a running fileio_tgt to change a drive's medium. */
+export function buildMediaProgram(): Command {
+  return new Command('fileio_tgt media')
+    .description('Change the medium of a running removable-media device (cdrom): load an ISO, eject, swap, or show the status.')
+    .argument('<action>', 'load | eject | swap | status')
+    .argument('<name>', 'device name')
+    .argument('[iso]', 'ISO image (load, swap; load without it closes the tray)')
+    .option('--force', 'eject or swap even while an initiator prevents medium removal')
+    .option('--control <path>', 'control socket of the running fileio_tgt')
+    .option('--json', 'print the reply as JSON');
+}
+
+async function runMedia(argv: string[]): Promise<number> {
+  const program = buildMediaProgram().exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  const [action, device, iso] = program.args as [string, string, string | undefined];
+  const o = program.opts<{ force?: boolean; control?: string; json?: boolean }>();
+  if (!['load', 'eject', 'swap', 'status'].includes(action)) {
+    process.stderr.write(`fileio_tgt media: unknown action "${action}" (load, eject, swap, status)\n`);
+    return 1;
+  }
+  let reply: Record<string, unknown>;
+  try {
+    reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'media', action, device, file: iso === undefined ? undefined : resolvePath(iso), force: !!o.force });
+  } catch (e) {
+    process.stderr.write(`fileio_tgt media: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (!reply.ok) {
+    process.stderr.write(`fileio_tgt media: ${String(reply.error)}\n`);
+    return 1;
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
+  else process.stdout.write(`${String(reply.device)}: tray ${String(reply.tray)}, ${reply.ready ? `${String(reply.profile)} ${String(reply.file)} (${String(reply.blocks)} blocks)` : reply.file ? `disc ${String(reply.file)} not ready` : 'no disc'}${reply.prevented ? ', removal prevented' : ''}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'media') return runMedia(argv.slice(1));
+  if (argv[0] === 'tape') return (await import('../media/cli.ts')).tapeMain(argv.slice(1));
   const program = buildProgram().exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -161,7 +209,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
-    host = await Host.start(cfg, registry, log, { export: opts.export });
+    host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control });
   } catch (e) {
     return fail(e, !!opts.json);
   }
@@ -170,6 +218,7 @@ export async function main(argv: string[]): Promise<number> {
     const via = s.via === 'tcmu' ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})` : '';
     statusLine(!!opts.json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
   }
+  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt media load|eject|swap NAME [ISO])`);
   return serveUntilSignal(host, log, !!opts.json);
 }
 

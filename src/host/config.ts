@@ -190,8 +190,8 @@ export function parseConfigFile(text: string, where: string, knownTypes: readonl
   }
   if (!isObject(doc)) throw new ConfigError(where, '', 'must be a JSON object');
   for (const key of Object.keys(doc)) {
-    if (!['$comment', 'portal', 'iqnPrefix', 'link', 'devices', 'targets'].includes(key)) {
-      throw new ConfigError(where, key, 'unknown field (known: portal, iqnPrefix, link, devices, targets)');
+    if (!['$comment', 'portal', 'iqnPrefix', 'link', 'devices', 'targets', 'libraries'].includes(key)) {
+      throw new ConfigError(where, key, 'unknown field (known: portal, iqnPrefix, link, devices, targets, libraries)');
     }
   }
   const out: FileConfig = { devices: [], targets: [] };
@@ -204,14 +204,24 @@ export function parseConfigFile(text: string, where: string, knownTypes: readonl
     if (!LINKS.includes(doc.link as LinkName)) throw new ConfigError(where, 'link', `must be one of ${LINKS.join(', ')}`);
     out.link = doc.link as LinkName;
   }
-  if (!Array.isArray(doc.devices) || doc.devices.length === 0) throw new ConfigError(where, 'devices', 'must be a non-empty array');
+  const libraries = doc.libraries === undefined ? undefined : parseLibraries(doc.libraries, where, out.iqnPrefix ?? DEFAULT_IQN_PREFIX, knownTypes);
+  if (doc.devices !== undefined || !libraries) {
+    if (!Array.isArray(doc.devices) || (doc.devices.length === 0 && !libraries)) throw new ConfigError(where, 'devices', 'must be a non-empty array');
+  }
   const names = new Set<string>();
-  doc.devices.forEach((d: unknown, i: number) => {
+  ((doc.devices ?? []) as unknown[]).forEach((d: unknown, i: number) => {
     const dev = parseDevice(d, where, `devices[${i}]`, knownTypes);
     if (names.has(dev.name)) throw new ConfigError(where, `devices[${i}].name`, `device name "${dev.name}" is used twice`);
     names.add(dev.name);
     out.devices.push(dev);
   });
+  for (const lib of libraries ?? []) {
+    for (const dev of lib.devices) {
+      if (names.has(dev.name)) throw new ConfigError(where, `libraries.${lib.name}`, `device name "${dev.name}" is used twice`);
+      names.add(dev.name);
+      out.devices.push(dev);
+    }
+  }
   if (doc.targets !== undefined) {
     if (!Array.isArray(doc.targets)) throw new ConfigError(where, 'targets', 'must be an array');
     const iqns = new Set<string>();
@@ -222,7 +232,52 @@ export function parseConfigFile(text: string, where: string, knownTypes: readonl
       out.targets.push(target);
     });
   }
+  for (const lib of libraries ?? []) {
+    if (out.targets.some((t) => t.iqn === lib.target.iqn)) throw new ConfigError(where, `libraries.${lib.name}`, `target "${lib.target.iqn}" is defined twice`);
+    out.targets.push(lib.target);
+  }
   return out;
+}
+
+/**
+ * "libraries": [{ name, cartridges: FOLDER, drives: 2 | ["name", ...], slots: 20, mailSlots: 1,
+ * generation?: 1-9, state?: FILE, iqn?: IQN }] — a tape library: tape drives (type "tape",
+ * created empty) and a changer (type "changer") over a folder of cartridge files, served as one
+ * target: the changer at LUN 0, the drives at LUN 1, 2, ...
+ */
+function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTypes: readonly string[]): Array<{ name: string; devices: DeviceConfig[]; target: TargetConfig }> {
+  if (!Array.isArray(raw)) throw new ConfigError(where, 'libraries', 'must be an array of { name, cartridges, drives, slots, mailSlots }');
+  if (!knownTypes.includes('tape') || !knownTypes.includes('changer')) throw new ConfigError(where, 'libraries', 'needs the "tape" and "changer" handler types');
+  return raw.map((l: unknown, i: number) => {
+    const at = `libraries[${i}]`;
+    if (!isObject(l)) throw new ConfigError(where, at, 'must be an object');
+    const known = ['name', 'cartridges', 'drives', 'slots', 'mailSlots', 'generation', 'state', 'iqn', 'vendor', 'product'];
+    for (const key of Object.keys(l)) if (!known.includes(key)) throw new ConfigError(where, `${at}.${key}`, `unknown field (known: ${known.join(', ')})`);
+    const name = checkDeviceName(l.name, where, `${at}.name`);
+    if (typeof l.cartridges !== 'string' || l.cartridges === '') throw new ConfigError(where, `${at}.cartridges`, 'must be the path of a folder of cartridge files');
+    const count = (key: string, fallback: number, max: number): number => {
+      const v = l[key];
+      if (v === undefined) return fallback;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new ConfigError(where, `${at}.${key}`, `must be a whole number from 0 to ${max}`);
+      return v;
+    };
+    let driveNames: string[];
+    if (Array.isArray(l.drives)) driveNames = l.drives.map((d: unknown, k: number) => checkDeviceName(d, where, `${at}.drives[${k}]`));
+    else driveNames = Array.from({ length: count('drives', 1, 64) }, (_, k) => `${name}-drive${k}`);
+    const generation = l.generation === undefined ? undefined : count('generation', 9, 9);
+    const drives: DeviceConfig[] = driveNames.map((d) => ({ ...deviceDefaults(d, 'tape'), file: '-', removable: true, ...(generation ? { options: { generation } } : {}) }));
+    const options: Record<string, unknown> = { drives: driveNames, slots: count('slots', 20, 1024), mailSlots: count('mailSlots', 1, 239) };
+    if (l.state !== undefined) {
+      if (typeof l.state !== 'string') throw new ConfigError(where, `${at}.state`, 'must be a file path');
+      options.state = l.state;
+    }
+    const changer: DeviceConfig = { ...deviceDefaults(name, 'changer'), file: l.cartridges, removable: true, options };
+    if (typeof l.vendor === 'string') changer.vendor = l.vendor;
+    if (typeof l.product === 'string') changer.product = l.product;
+    const iqn = l.iqn !== undefined ? checkIqn(l.iqn, where, `${at}.iqn`) : checkIqn(defaultTargetIqn(iqnPrefix, name), where, `${at}.name`);
+    const target: TargetConfig = { iqn, luns: [{ lun: 0, device: name }, ...driveNames.map((d, k) => ({ lun: k + 1, device: d }))] };
+    return { name, devices: [...drives, changer], target };
+  });
 }
 
 /** Gives each device that no target maps its own target, LUN 0, named after the device. */

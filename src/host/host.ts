@@ -12,6 +12,8 @@ import type { ServeConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { HandlerRegistry } from './registry.ts';
+import { ControlServer, defaultControlPath, type ControlRequest } from './control.ts';
+import { isMediaChanger } from '../handlers/cdrom/create.ts';
 
 export interface ServedLun {
   device: string;
@@ -30,6 +32,8 @@ export interface HostOptions {
   probe?: LinkProbe;
   /** tcmu only: tcm_loop (a local /dev/sdX, the default) or LIO's iSCSI target. */
   export?: ExportKind;
+  /** Control socket path (media changes at run time); default defaultControlPath(); false: none. */
+  control?: string | false;
 }
 
 /** The embedded iSCSI target as a Link. */
@@ -70,6 +74,8 @@ export class Host {
   private readonly units: LogicalUnit[];
   private readonly log: Logger;
   private closing?: Promise<void>;
+  /** The control channel, when a device has media to change (see control.ts). */
+  control?: ControlServer;
 
   private constructor(units: LogicalUnit[], link: Link, served: ServedLun[], log: Logger) {
     this.units = units;
@@ -101,7 +107,15 @@ export class Host {
         if (l.link) s.link = l.link;
         return s;
       });
-      return new Host([...units.values()], link, served, log);
+      const host = new Host([...units.values()], link, served, log);
+      if (o.control !== false && host.units.some(isMediaChanger)) {
+        const path = o.control ?? defaultControlPath();
+        host.control = await ControlServer.listen(path, (req) => host.handleControl(req)).catch((e: Error) => {
+          log('warn', `no control channel: ${e.message}`);
+          return undefined;
+        });
+      }
+      return host;
     } catch (e) {
       await Promise.allSettled([...units.values()].map((u) => u.close()));
       throw e;
@@ -112,10 +126,24 @@ export class Host {
     return { link: this.link.stats(), devices: this.units.map((u) => ({ name: u.name, ...u.describe() })) };
   }
 
+  /** One control channel request: media changes and status. */
+  async handleControl(req: ControlRequest): Promise<Record<string, unknown>> {
+    if (req.cmd === 'status') return this.stats();
+    if (req.cmd !== 'media') throw new Error(`unknown command ${JSON.stringify(req.cmd)} (media, status)`);
+    const unit = this.units.find((u) => u.name === req.device);
+    if (!unit) throw new Error(`no device ${JSON.stringify(req.device)} (devices: ${this.units.map((u) => u.name).join(', ')})`);
+    if (!isMediaChanger(unit)) throw new Error(`${unit.name} is a ${unit.type}: it has no media to change`);
+    const action = req.action;
+    if (action !== 'load' && action !== 'eject' && action !== 'swap' && action !== 'status') throw new Error('action must be load, eject, swap or status');
+    if (req.file !== undefined && typeof req.file !== 'string') throw new Error('file must be a string');
+    return unit.media({ action, file: req.file as string | undefined, force: req.force === true });
+  }
+
   /** Finishes or fails in-flight commands, takes the link down, then flushes and closes every device. */
   close(timeoutMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
       try {
+        await this.control?.close();
         await this.link.close(timeoutMs);
       } finally {
         const results = await Promise.allSettled(this.units.map((u) => u.close()));

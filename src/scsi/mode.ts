@@ -12,12 +12,22 @@ export interface BlockDescriptorSource {
   /** DEVICE-SPECIFIC PARAMETER byte of the header (disk: WP bit 7, DPOFUA bit 4). */
   deviceSpecific(): number;
   /** Checks a block descriptor sent by MODE SELECT; throw invalidParamField(offsetInDescriptor). */
-  accept(blocks: bigint, blockLength: number, long: boolean): void;
+  accept(blocks: bigint, blockLength: number, long: boolean, density?: number): void;
+  /**
+   * Sequential-access devices (SSC-4 §8.3.3): byte 0 of the short descriptor is the DENSITY CODE
+   * and NUMBER OF BLOCKS is 3 bytes. Present only for such devices.
+   */
+  density?(): number;
+  /** MODE SELECT's DEVICE-SPECIFIC PARAMETER (tape: buffered mode, speed); ignored when absent. */
+  acceptDeviceSpecific?(value: number): void;
 }
 
-function shortDescriptor(blocks: bigint, len: number): Buffer {
+function shortDescriptor(blocks: bigint, len: number, density?: number): Buffer {
   const b = Buffer.alloc(8);
-  b.writeUInt32BE(blocks > 0xffffffffn ? 0xffffffff : Number(blocks), 0);
+  if (density !== undefined) {
+    b[0] = density;
+    b.writeUIntBE(blocks > 0xffffffn ? 0xffffff : Number(blocks), 1, 3);
+  } else b.writeUInt32BE(blocks > 0xffffffffn ? 0xffffffff : Number(blocks), 0);
   b.writeUIntBE(len & 0xffffff, 5, 3);
   return b;
 }
@@ -42,7 +52,7 @@ export function modeSense(ctx: CommandContext): Buffer {
   let bd: Buffer = Buffer.alloc(0);
   if (src && !dbd) {
     const d = src.descriptor();
-    bd = llbaa ? longDescriptor(d.blocks, d.blockLength) : shortDescriptor(d.blocks, d.blockLength);
+    bd = llbaa ? longDescriptor(d.blocks, d.blockLength) : shortDescriptor(d.blocks, d.blockLength, src.density?.());
   }
   const dsp = src ? src.deviceSpecific() : 0;
   let header: Buffer;
@@ -84,10 +94,11 @@ export function modeSelect(ctx: CommandContext): void {
   if (hdrLen + bdl > listLen) throw lengthError;
   if (bdl > 0) {
     const d = data.subarray(hdrLen, hdrLen + bdl);
-    const blocks = longlba ? d.readBigUInt64BE(0) : BigInt(d.readUInt32BE(0));
+    const sequential = lu.blockDescriptors!.density !== undefined;
+    const blocks = longlba ? d.readBigUInt64BE(0) : sequential ? BigInt(d.readUIntBE(1, 3)) : BigInt(d.readUInt32BE(0));
     const len = longlba ? d.readUInt32BE(12) : d.readUIntBE(5, 3);
     try {
-      lu.blockDescriptors!.accept(blocks, len, longlba);
+      lu.blockDescriptors!.accept(blocks, len, longlba, sequential && !longlba ? d[0] : undefined);
     } catch (e) {
       if (e instanceof CheckCondition && e.init.field && !e.init.field.inCdb) {
         throw invalidParamField(hdrLen + e.init.field.byte, e.init.field.bit);
@@ -103,5 +114,6 @@ export function modeSelect(ctx: CommandContext): void {
     if (e instanceof CheckCondition && e.asc === Asc.PARAMETER_LIST_LENGTH_ERROR.asc && !e.init.field) throw lengthError;
     throw e;
   }
+  lu.blockDescriptors?.acceptDeviceSpecific?.(data[ten ? 3 : 2]!);
   if (changed) lu.ua.addOthers(ctx.cmd.nexus.id, Asc.MODE_PARAMETERS_CHANGED);
 }

@@ -1,0 +1,504 @@
+// The state of one tape drive (SSC-4): which cartridge is in it, whether it is loaded (threaded),
+// the logical position, fixed/variable block mode, buffered mode, PREVENT per nexus, counters.
+// Positions are logical object numbers: record i of the cartridge is object i; BOP is 0 and EOD
+// is `cart.count`. Commands run one at a time (every tape command is exclusive in the task set).
+import { Cartridge, MediumError, RecordKind } from '../../media/cartridge.ts';
+import { densityByCode } from '../../media/density.ts';
+import { Asc, SenseKey, type AscPair } from '../../scsi/constants.ts';
+import { CheckCondition } from '../../scsi/sense.ts';
+import type { LuLogger } from '../../scsi/logical-unit.ts';
+
+const p = (asc: number, ascq: number): AscPair => Object.freeze({ asc, ascq });
+
+/** SSC-4 additional sense codes used by the tape drive. */
+export const TapeAsc = {
+  FILEMARK_DETECTED: p(0x00, 0x01),
+  END_OF_PARTITION_MEDIUM_DETECTED: p(0x00, 0x02),
+  SETMARK_DETECTED: p(0x00, 0x03),
+  BEGINNING_OF_PARTITION_MEDIUM_DETECTED: p(0x00, 0x04),
+  END_OF_DATA_DETECTED: p(0x00, 0x05),
+  MEDIUM_NOT_PRESENT: p(0x3a, 0x00),
+  LOGICAL_UNIT_NOT_READY_INITIALIZING_REQUIRED: p(0x04, 0x02),
+  VOLUME_OVERFLOW: p(0x00, 0x02),
+  WORM_OVERWRITE_ATTEMPTED: p(0x30, 0x0c),
+  CLEANING_CARTRIDGE_INSTALLED: p(0x30, 0x03),
+  CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT: p(0x30, 0x02),
+  MEDIUM_LOAD_OR_EJECT_FAILED: p(0x53, 0x00),
+  UNRECOVERED_READ_ERROR: p(0x11, 0x00),
+  WRITE_ERROR: p(0x0c, 0x00),
+  SEQUENTIAL_POSITIONING_ERROR: p(0x3b, 0x00),
+} as const;
+
+export interface DriveSettings {
+  readonly name: string;
+  /** LU opened read-only (-r): every cartridge is write-protected. */
+  readonly readOnly: boolean;
+  /** Largest block (READ BLOCK LIMITS MAXIMUM). */
+  readonly maxBlock: number;
+  /** Highest LTO generation the drive reads and writes. */
+  readonly generation: number;
+}
+
+/** What a drive tells the library it belongs to (and the library tells the drive). */
+export interface DriveListener {
+  /** The host unloaded the cartridge (LOAD UNLOAD with LOAD = 0). */
+  unloaded?(drive: TapeDrive): void;
+}
+
+/** Sense key VOLUME OVERFLOW (SSC-4). */
+export const VOLUME_OVERFLOW_KEY = 0x0d;
+
+/** 24-bit two's complement of a signed count (SPACE(6)). */
+export function signed24(v: number): number {
+  return v & 0x800000 ? v - 0x1000000 : v;
+}
+
+/** INFORMATION for a signed residue (negative: two's complement in 32 bits). */
+function info(n: number): bigint {
+  return BigInt.asUintN(32, BigInt(n));
+}
+
+export class TapeDrive {
+  readonly settings: DriveSettings;
+  readonly log: LuLogger;
+  cart: Cartridge | undefined;
+  /** Loaded = threaded and ready; a cartridge may sit unloaded in the drive (after UNLOAD). */
+  loaded = false;
+  pos = 0;
+  /** Mode parameter block descriptor BLOCK LENGTH: 0 = variable block mode. */
+  blockLength = 0;
+  /** Device-specific parameter BUFFERED MODE (0: a WRITE is durable before GOOD). */
+  bufferedMode = 1;
+  compression = true;
+  readonly preventers = new Set<string>();
+  /** TapeAlert flags currently set (1..64). */
+  readonly tapeAlert = new Set<number>();
+  /** Called when a cartridge is loaded (for the unit attention) or removed. */
+  onMediumChange: (present: boolean) => void = () => undefined;
+  listener: DriveListener | undefined;
+  /** Library element this drive is bound to (for DVCID and the log). */
+  element: number | undefined;
+  readonly counters = { bytesFromInitiator: 0, bytesToInitiator: 0, writeErrors: 0, readErrors: 0 };
+  private pendingSync: Promise<void> | undefined;
+
+  constructor(settings: DriveSettings, log: LuLogger) {
+    this.settings = settings;
+    this.log = log;
+  }
+
+  get prevented(): boolean {
+    return this.preventers.size > 0;
+  }
+
+  get present(): boolean {
+    return this.cart !== undefined;
+  }
+
+  /** Inserts and loads a cartridge file (from the command line or the changer). */
+  async insert(path: string): Promise<void> {
+    if (this.cart) throw new Error(`drive ${this.settings.name} is full (${this.cart.barcode})`);
+    const peek = await Cartridge.peek(path);
+    if (!peek) throw new Error(`${path} is not a fileio_tgt cartridge (create one with: fileio_tgt tape create --barcode LABEL FILE)`);
+    const d = densityByCode(peek.density);
+    const readOnly = this.settings.readOnly || (peek.flags & 2) !== 0;
+    const cart = await Cartridge.open(path, { readOnly, log: (l, m) => this.log(l, m), countLoad: !readOnly });
+    if (d && d.generation > this.settings.generation) this.log('warn', `cartridge ${cart.barcode} is LTO-${d.generation}, newer than the drive (LTO-${this.settings.generation})`);
+    this.cart = cart;
+    this.loaded = true;
+    // After a crash the host may still think it is writing (st writes a filemark when it closes
+    // the device): start at EOD rather than BOP, so nothing acknowledged can be overwritten.
+    this.pos = cart.unclean ? cart.count : 0;
+    if (cart.unclean) this.log('warn', `${cart.barcode} was not unloaded cleanly; positioned at end of data (object ${cart.count})`);
+    this.log('info', `loaded ${cart.barcode} (${cart.count} objects, ${cart.used} bytes used${cart.recoveredTail ? `, torn tail cut at offset ${cart.recoveredTail.at}` : ''})`);
+    this.onMediumChange(true);
+  }
+
+  /** Syncs and closes the cartridge: the drive is empty afterwards. */
+  async remove(): Promise<string | undefined> {
+    const c = this.cart;
+    if (!c) return undefined;
+    await this.settle();
+    this.cart = undefined;
+    this.loaded = false;
+    this.pos = 0;
+    await c.close();
+    this.onMediumChange(false);
+    return c.path;
+  }
+
+  /** Waits for an IMMED flush still in flight. */
+  async settle(): Promise<void> {
+    const ps = this.pendingSync;
+    if (ps) await ps.catch(() => undefined);
+  }
+
+  /** NOT READY unless a cartridge is loaded. */
+  checkReady(): Cartridge {
+    if (!this.cart || !this.loaded) throw new CheckCondition(SenseKey.NOT_READY, TapeAsc.MEDIUM_NOT_PRESENT);
+    return this.cart;
+  }
+
+  /** For reads and writes: a cleaning cartridge cannot be read or written. */
+  dataCartridge(): Cartridge {
+    const c = this.checkReady();
+    if (c.cleaning) throw new CheckCondition(SenseKey.NOT_READY, TapeAsc.CLEANING_CARTRIDGE_INSTALLED);
+    return c;
+  }
+
+  get writeProtected(): boolean {
+    const c = this.cart;
+    return !!c && (c.readOnly || c.writeProtected || this.settings.readOnly);
+  }
+
+  /** Early-warning zone before the end of the partition. */
+  earlyWarningZone(c: Cartridge): number {
+    return Math.min(Math.floor(c.capacity / 32), 64 << 20);
+  }
+
+  /** Beyond early warning at the current position. */
+  beyondEarlyWarning(): boolean {
+    const c = this.cart;
+    if (!c) return false;
+    return c.usedBefore(this.pos) >= c.capacity - this.earlyWarningZone(c);
+  }
+
+  /** Checks that the medium may be written at the current position. */
+  private writable(c: Cartridge): void {
+    if (this.writeProtected) this.tapeAlert.add(0x09); // write protect
+    if (this.writeProtected) throw new CheckCondition(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
+    if (c.worm && this.pos < c.count) throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.WORM_OVERWRITE_ATTEMPTED);
+  }
+
+  /** Makes the current position EOD (a write anywhere but EOD discards what follows). */
+  private async cutHere(c: Cartridge): Promise<void> {
+    if (this.pos < c.count) await c.truncate(this.pos);
+  }
+
+  private async durable(c: Cartridge, immed: boolean): Promise<void> {
+    if (immed) {
+      const p = c.sync().catch((e: Error) => this.log('error', `flush failed: ${e.message}`));
+      this.pendingSync = p.then(() => undefined);
+      return;
+    }
+    await c.sync();
+  }
+
+  /**
+   * Writes `blocks` (one per element) at the current position. Returns normally, or throws the
+   * early-warning / overflow condition after writing what fits.
+   */
+  async write(blocks: Buffer[], fixed: boolean): Promise<void> {
+    const c = this.dataCartridge();
+    this.writable(c);
+    await this.settle();
+    await this.cutHere(c);
+    let written = 0;
+    for (const b of blocks) {
+      if (c.used + Cartridge.recordSize(b.length) > c.capacity) {
+        this.counters.writeErrors++;
+        const residue = fixed ? blocks.length - written : b.length;
+        if (this.bufferedMode === 0) await c.sync();
+        throw new CheckCondition(VOLUME_OVERFLOW_KEY, TapeAsc.VOLUME_OVERFLOW, { eom: true, information: info(residue) });
+      }
+      await c.append(RecordKind.DATA, b, this.compression);
+      this.counters.bytesFromInitiator += b.length;
+      this.pos = c.count;
+      written++;
+    }
+    if (this.bufferedMode === 0) await c.sync();
+    if (this.beyondEarlyWarning()) {
+      throw new CheckCondition(SenseKey.NO_SENSE, TapeAsc.END_OF_PARTITION_MEDIUM_DETECTED, { eom: true, information: 0 });
+    }
+  }
+
+  /** WRITE FILEMARKS: `count` marks (0 = flush only); durable unless IMMED. */
+  async writeMarks(count: number, setmark: boolean, immed: boolean): Promise<void> {
+    const c = this.dataCartridge();
+    if (count === 0) {
+      await this.durable(c, immed);
+      return;
+    }
+    this.writable(c);
+    await this.settle();
+    await this.cutHere(c);
+    for (let i = 0; i < count; i++) {
+      if (c.used + Cartridge.recordSize(0) > c.capacity) {
+        throw new CheckCondition(VOLUME_OVERFLOW_KEY, TapeAsc.VOLUME_OVERFLOW, { eom: true, information: info(count - i) });
+      }
+      await c.append(setmark ? RecordKind.SETMARK : RecordKind.FILEMARK);
+      this.pos = c.count;
+    }
+    await this.durable(c, immed);
+    if (this.beyondEarlyWarning()) {
+      throw new CheckCondition(SenseKey.NO_SENSE, TapeAsc.END_OF_PARTITION_MEDIUM_DETECTED, { eom: true, information: 0 });
+    }
+  }
+
+  /** A mark at position i, as the sense it produces when a read or block space runs into it. */
+  private markSense(i: number, residue: number): CheckCondition {
+    const c = this.cart!;
+    const code = c.kind(i) === RecordKind.SETMARK ? TapeAsc.SETMARK_DETECTED : TapeAsc.FILEMARK_DETECTED;
+    return new CheckCondition(SenseKey.NO_SENSE, code, { filemark: true, information: info(residue) });
+  }
+
+  private async readRecord(c: Cartridge, i: number): Promise<Buffer> {
+    try {
+      return await c.read(i);
+    } catch (e) {
+      if (!(e instanceof MediumError)) throw e;
+      this.counters.readErrors++;
+      this.tapeAlert.add(0x03); // hard error
+      this.tapeAlert.add(0x05); // read failure
+      this.log('error', `${c.barcode}: ${e.message}`);
+      this.pos = i + 1;
+      throw new CheckCondition(SenseKey.MEDIUM_ERROR, TapeAsc.UNRECOVERED_READ_ERROR, { information: i });
+    }
+  }
+
+  /**
+   * READ in variable mode: one block, up to `length` bytes. Returns the data and the sense to
+   * report with it, if any (ILI, filemark, EOD).
+   */
+  async readVariable(length: number, sili: boolean): Promise<{ data: Buffer; sense?: CheckCondition }> {
+    const c = this.dataCartridge();
+    await this.settle();
+    if (this.pos >= c.count) return { data: Buffer.alloc(0), sense: this.eodSense(length) };
+    const i = this.pos;
+    if (c.kind(i) !== RecordKind.DATA) {
+      this.pos = i + 1;
+      return { data: Buffer.alloc(0), sense: this.markSense(i, length) };
+    }
+    const block = await this.readRecord(c, i);
+    this.pos = i + 1;
+    const data = block.length > length ? block.subarray(0, length) : block;
+    this.counters.bytesToInitiator += data.length;
+    if (block.length === length) return { data };
+    const under = block.length < length;
+    // SILI suppresses the incorrect-length condition for short blocks, and for long ones in
+    // variable mode (block length 0 in the descriptor)
+    if (sili && (under || this.blockLength === 0)) return { data };
+    return { data, sense: new CheckCondition(SenseKey.NO_SENSE, Asc.NO_ADDITIONAL_SENSE, { ili: true, information: info(length - block.length) }) };
+  }
+
+  /** READ in fixed mode: `count` blocks of blockLength bytes. */
+  async readFixed(count: number): Promise<{ data: Buffer; sense?: CheckCondition }> {
+    const c = this.dataCartridge();
+    await this.settle();
+    const len = this.blockLength;
+    const parts: Buffer[] = [];
+    for (let n = 0; n < count; n++) {
+      if (this.pos >= c.count) return { data: Buffer.concat(parts), sense: this.eodSense(count - n) };
+      const i = this.pos;
+      if (c.kind(i) !== RecordKind.DATA) {
+        this.pos = i + 1;
+        return { data: Buffer.concat(parts), sense: this.markSense(i, count - n) };
+      }
+      const block = await this.readRecord(c, i);
+      this.pos = i + 1;
+      if (block.length !== len) {
+        // the incorrect-length block is transferred (as much as fits) and not counted
+        parts.push(block.length > len ? block.subarray(0, len) : block);
+        this.counters.bytesToInitiator += Math.min(len, block.length);
+        return { data: Buffer.concat(parts), sense: new CheckCondition(SenseKey.NO_SENSE, Asc.NO_ADDITIONAL_SENSE, { ili: true, information: info(count - n) }) };
+      }
+      parts.push(block);
+      this.counters.bytesToInitiator += len;
+    }
+    return { data: Buffer.concat(parts) };
+  }
+
+  private eodSense(residue: number): CheckCondition {
+    const c = this.cart!;
+    const eom = c.usedBefore(this.pos) >= c.capacity;
+    return new CheckCondition(SenseKey.BLANK_CHECK, TapeAsc.END_OF_DATA_DETECTED, { eom, information: info(residue) });
+  }
+
+  private bopSense(residue: number): CheckCondition {
+    return new CheckCondition(SenseKey.NO_SENSE, TapeAsc.BEGINNING_OF_PARTITION_MEDIUM_DETECTED, { eom: true, information: info(residue) });
+  }
+
+  /** SPACE over `count` blocks (negative: toward BOP); stops at marks, EOD, BOP. */
+  spaceBlocks(count: number): void {
+    const c = this.checkReady();
+    if (count === 0) return;
+    const marks = c.markList();
+    if (count > 0) {
+      const next = marks[lowerBoundOf(marks, this.pos)]; // first mark at or after pos
+      const limit = Math.min(next ?? c.count, c.count);
+      if (this.pos + count <= limit) {
+        this.pos += count;
+        return;
+      }
+      const spaced = limit - this.pos;
+      if (next !== undefined && next < c.count && limit === next) {
+        this.pos = next + 1; // EOM side of the mark
+        throw this.markSense(next, count - spaced);
+      }
+      this.pos = c.count;
+      throw this.eodSense(count - spaced);
+    }
+    const want = -count;
+    const k = lowerBoundOf(marks, this.pos) - 1; // last mark before pos
+    const prev = k >= 0 ? marks[k]! : -1;
+    if (this.pos - want > prev) {
+      this.pos -= want;
+      return;
+    }
+    const spaced = this.pos - prev - 1;
+    if (prev >= 0) {
+      this.pos = prev; // BOP side of the mark
+      throw this.markSense(prev, want - spaced);
+    }
+    this.pos = 0;
+    throw this.bopSense(want - spaced);
+  }
+
+  /** SPACE over `count` filemarks or setmarks (negative: toward BOP). */
+  spaceMarks(count: number, kind: number): void {
+    const c = this.checkReady();
+    if (count === 0) return;
+    const list = c.markList(kind);
+    if (count > 0) {
+      const first = lowerBoundOf(list, this.pos);
+      const target = first + count - 1;
+      if (target < list.length) {
+        this.pos = list[target]! + 1;
+        return;
+      }
+      const spaced = list.length - first;
+      this.pos = c.count;
+      throw this.eodSense(count - spaced);
+    }
+    const want = -count;
+    const before = lowerBoundOf(list, this.pos); // marks before pos
+    if (before >= want) {
+      this.pos = list[before - want]!; // BOP side of the mark
+      return;
+    }
+    this.pos = 0;
+    throw this.bopSense(want - before);
+  }
+
+  /** SPACE to the first run of `count` consecutive filemarks (negative: toward BOP). */
+  spaceSequentialFilemarks(count: number): void {
+    const c = this.checkReady();
+    if (count === 0) return;
+    const list = c.markList(RecordKind.FILEMARK);
+    const n = Math.abs(count);
+    const runStartsAt = (j: number): boolean => j + n - 1 < list.length && list[j + n - 1]! - list[j]! === n - 1;
+    if (count > 0) {
+      for (let j = lowerBoundOf(list, this.pos); j < list.length; j++) {
+        if (runStartsAt(j)) {
+          this.pos = list[j + n - 1]! + 1;
+          return;
+        }
+      }
+      this.pos = c.count;
+      throw this.eodSense(count);
+    }
+    for (let j = lowerBoundOf(list, this.pos) - n; j >= 0; j--) {
+      if (runStartsAt(j) && list[j + n - 1]! < this.pos) {
+        this.pos = list[j]!;
+        return;
+      }
+    }
+    this.pos = 0;
+    throw this.bopSense(n);
+  }
+
+  spaceEod(): void {
+    const c = this.checkReady();
+    this.pos = c.count;
+  }
+
+  /** LOCATE to a logical object (block) number; beyond EOD: BLANK CHECK at EOD. */
+  locateObject(n: number | bigint): void {
+    const c = this.checkReady();
+    if (BigInt(n) > BigInt(c.count)) {
+      this.pos = c.count;
+      throw new CheckCondition(SenseKey.BLANK_CHECK, TapeAsc.END_OF_DATA_DETECTED);
+    }
+    this.pos = Number(n);
+  }
+
+  /** LOCATE to the start of logical file n (after the n-th filemark). */
+  locateFile(n: number | bigint): void {
+    const c = this.checkReady();
+    const list = c.markList(RecordKind.FILEMARK);
+    if (BigInt(n) === 0n) {
+      this.pos = 0;
+      return;
+    }
+    if (BigInt(n) > BigInt(list.length)) {
+      this.pos = c.count;
+      throw new CheckCondition(SenseKey.BLANK_CHECK, TapeAsc.END_OF_DATA_DETECTED);
+    }
+    this.pos = list[Number(n) - 1]! + 1;
+  }
+
+  async rewind(): Promise<void> {
+    const c = this.checkReady();
+    await this.settle();
+    await c.sync();
+    this.pos = 0;
+  }
+
+  /** ERASE: the current position becomes EOD (short and long erase alike). */
+  async erase(): Promise<void> {
+    const c = this.dataCartridge();
+    if (this.writeProtected) throw new CheckCondition(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
+    if (c.worm && this.pos < c.count) throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.WORM_OVERWRITE_ATTEMPTED);
+    await this.settle();
+    await c.truncate(this.pos);
+    await c.sync();
+  }
+
+  /** LOAD UNLOAD with LOAD = 1: thread the cartridge in the drive and rewind. */
+  async load(): Promise<void> {
+    if (!this.cart) throw new CheckCondition(SenseKey.NOT_READY, TapeAsc.MEDIUM_NOT_PRESENT);
+    if (!this.loaded) {
+      this.loaded = true;
+      this.onMediumChange(true);
+    }
+    await this.rewind();
+  }
+
+  /** LOAD UNLOAD with LOAD = 0: flush, rewind (or go to EOD with EOT), unthread. */
+  async unload(hold: boolean): Promise<void> {
+    if (!this.cart) throw new CheckCondition(SenseKey.NOT_READY, TapeAsc.MEDIUM_NOT_PRESENT);
+    if (this.prevented && !hold) throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, Asc.MEDIUM_REMOVAL_PREVENTED);
+    await this.settle();
+    await this.cart.sync();
+    this.pos = 0;
+    if (hold) return;
+    this.loaded = false;
+    this.log('info', `unloaded ${this.cart.barcode}`);
+    this.listener?.unloaded?.(this);
+  }
+
+  flush(): Promise<void> {
+    return this.cart ? this.settle().then(() => this.cart?.sync()) : Promise.resolve();
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      cartridge: this.cart?.describe() ?? null,
+      loaded: this.loaded,
+      position: this.pos,
+      blockLength: this.blockLength,
+      bufferedMode: this.bufferedMode,
+      ...(this.element !== undefined ? { element: this.element } : {}),
+    };
+  }
+}
+
+function lowerBoundOf(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

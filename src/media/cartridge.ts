@@ -1,0 +1,567 @@
+// One tape cartridge in one file (format described in README.md next to this file): a double
+// header (A/B slots, generation + CRC32C, so a torn header write leaves the other slot), then
+// self-checking records (data blocks, filemarks, setmarks) back to back. The position index
+// (record offsets, filemark and setmark lists) is rebuilt at open by walking the record headers;
+// payload checksums are verified past the last verified offset, and a torn or stale tail is cut
+// off there. Everything is little-endian.
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { crc32c } from '@node-rs/crc32';
+import { densityForCapacity } from './density.ts';
+
+export const HEADER_MAGIC = 'FTGTCART';
+export const FORMAT_VERSION = 1;
+export const SLOT_SIZE = 32 * 1024;
+export const DATA_START = 2 * SLOT_SIZE;
+export const RECORD_MAGIC = 0x31524654; // "TFR1"
+export const RECORD_HEADER = 36;
+/** Largest record we write or accept (a block is at most 16 MiB; the drive limits it further). */
+export const MAX_RECORD = 16 << 20;
+
+export const RecordKind = { DATA: 1, FILEMARK: 2, SETMARK: 3 } as const;
+export type RecordKindValue = (typeof RecordKind)[keyof typeof RecordKind];
+
+/** MOUNTED: set while a drive has the cartridge open for writing; still set at open = not closed cleanly. */
+export const CartFlag = { WORM: 1, WRITE_PROTECT: 2, CLEANING: 4, MOUNTED: 0x100 } as const;
+
+/** MAM attribute formats (SPC-4 §7.4.1): 00b binary, 01b ASCII, 10b text. */
+export interface Attribute {
+  readonly format: number;
+  readonly value: Buffer;
+}
+
+export interface CartridgeHeader {
+  capacity: number;
+  verifiedEnd: number;
+  loadCount: number;
+  createdAt: number;
+  flags: number;
+  density: number;
+  epoch: number;
+  barcode: string;
+  serial: string;
+  manufacturer: string;
+  attributes: Map<number, Attribute>;
+  generation: number;
+}
+
+export interface CreateOptions {
+  barcode: string;
+  capacity: number;
+  worm?: boolean;
+  cleaning?: boolean;
+  density?: number;
+  serial?: string;
+  manufacturer?: string;
+}
+
+export interface OpenOptions {
+  readOnly?: boolean;
+  /** Called about once a second during the index rebuild: bytes scanned of total. */
+  progress?: (done: number, total: number) => void;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Count this open as a load (load count + 1 in the header). Default true unless read-only. */
+  countLoad?: boolean;
+}
+
+export class MediumError extends Error {}
+
+const BARCODE = /^[\x21-\x7e]{1,32}$/;
+
+function ascii(s: string, len: number): Buffer {
+  return Buffer.from(s.slice(0, len).padEnd(len, ' '), 'latin1');
+}
+function unascii(b: Buffer): string {
+  return b.toString('latin1').replace(/[ \0]+$/, '');
+}
+
+export function encodeHeader(h: CartridgeHeader): Buffer {
+  const attrs: Buffer[] = [];
+  for (const [id, a] of [...h.attributes].sort((x, y) => x[0] - y[0])) {
+    const b = Buffer.alloc(6);
+    b.writeUInt16LE(id, 0);
+    b[2] = a.format;
+    b.writeUInt16LE(a.value.length, 4);
+    attrs.push(b, a.value);
+  }
+  const body = Buffer.alloc(124);
+  body.writeBigUInt64LE(BigInt(h.capacity), 0);
+  body.writeBigUInt64LE(BigInt(h.verifiedEnd), 8);
+  body.writeBigUInt64LE(BigInt(h.loadCount), 16);
+  body.writeBigUInt64LE(BigInt(h.createdAt), 24);
+  body.writeUInt32LE(h.flags, 32);
+  body[36] = h.density;
+  body.writeUInt32LE(DATA_START, 40);
+  body.writeUInt32LE(h.epoch, 44);
+  ascii(h.barcode, 32).copy(body, 48);
+  ascii(h.serial, 32).copy(body, 80);
+  ascii(h.manufacturer, 8).copy(body, 112);
+  body.writeUInt32LE(h.attributes.size, 120);
+  const all = Buffer.concat([body, ...attrs]);
+  if (all.length + 32 > SLOT_SIZE) throw new Error('cartridge header too large (MAM attributes exceed 32 KiB)');
+  const head = Buffer.alloc(32);
+  head.write(HEADER_MAGIC, 0, 'latin1');
+  head.writeUInt32LE(FORMAT_VERSION, 8);
+  head.writeUInt32LE(all.length, 12);
+  head.writeBigUInt64LE(BigInt(h.generation), 16);
+  head.writeUInt32LE(crc32c(all, crc32c(head.subarray(0, 24))), 24);
+  return Buffer.concat([head, all]);
+}
+
+/** Decodes one header slot; undefined when it is not a valid header. */
+export function decodeHeader(slot: Buffer): CartridgeHeader | undefined {
+  if (slot.length < 32 || slot.toString('latin1', 0, 8) !== HEADER_MAGIC) return undefined;
+  if (slot.readUInt32LE(8) !== FORMAT_VERSION) return undefined;
+  const len = slot.readUInt32LE(12);
+  if (len < 124 || 32 + len > slot.length) return undefined;
+  const body = slot.subarray(32, 32 + len);
+  if (crc32c(body, crc32c(slot.subarray(0, 24))) !== slot.readUInt32LE(24)) return undefined;
+  const attributes = new Map<number, Attribute>();
+  let off = 124;
+  const n = body.readUInt32LE(120);
+  for (let i = 0; i < n; i++) {
+    if (off + 6 > body.length) return undefined;
+    const id = body.readUInt16LE(off);
+    const format = body[off + 2]!;
+    const l = body.readUInt16LE(off + 4);
+    if (off + 6 + l > body.length) return undefined;
+    attributes.set(id, { format, value: Buffer.from(body.subarray(off + 6, off + 6 + l)) });
+    off += 6 + l;
+  }
+  return {
+    generation: Number(slot.readBigUInt64LE(16)),
+    capacity: Number(body.readBigUInt64LE(0)),
+    verifiedEnd: Number(body.readBigUInt64LE(8)),
+    loadCount: Number(body.readBigUInt64LE(16)),
+    createdAt: Number(body.readBigUInt64LE(24)),
+    flags: body.readUInt32LE(32),
+    density: body[36]!,
+    epoch: body.readUInt32LE(44),
+    barcode: unascii(body.subarray(48, 80)),
+    serial: unascii(body.subarray(80, 112)),
+    manufacturer: unascii(body.subarray(112, 120)),
+    attributes,
+  };
+}
+
+export function encodeRecordHeader(kind: number, flags: number, seq: number, stored: number, logical: number, epoch: number, payloadCrc: number): Buffer {
+  const h = Buffer.alloc(RECORD_HEADER);
+  h.writeUInt32LE(RECORD_MAGIC, 0);
+  h[4] = kind;
+  h[5] = flags;
+  h.writeBigUInt64LE(BigInt(seq), 8);
+  h.writeUInt32LE(stored, 16);
+  h.writeUInt32LE(logical, 20);
+  h.writeUInt32LE(epoch, 24);
+  h.writeUInt32LE(payloadCrc, 28);
+  h.writeUInt32LE(crc32c(h.subarray(0, 32)), 32);
+  return h;
+}
+
+interface RecordHeader {
+  kind: number;
+  flags: number;
+  seq: number;
+  stored: number;
+  logical: number;
+  epoch: number;
+  crc: number;
+}
+
+function decodeRecordHeader(b: Buffer): RecordHeader | undefined {
+  if (b.length < RECORD_HEADER || b.readUInt32LE(0) !== RECORD_MAGIC) return undefined;
+  if (crc32c(b.subarray(0, 32)) !== b.readUInt32LE(32)) return undefined;
+  const kind = b[4]!;
+  if (kind < 1 || kind > 3) return undefined;
+  return {
+    kind,
+    flags: b[5]!,
+    seq: Number(b.readBigUInt64LE(8)),
+    stored: b.readUInt32LE(16),
+    logical: b.readUInt32LE(20),
+    epoch: b.readUInt32LE(24),
+    crc: b.readUInt32LE(28),
+  };
+}
+
+/** Index of the first element of sorted `a` that is >= x. */
+export function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const FLAG_DEFLATE = 0x01;
+
+export class Cartridge {
+  readonly path: string;
+  readonly readOnly: boolean;
+  header: CartridgeHeader;
+  private fh: FileHandle;
+  /** File offset of record i; offsets[count] is not stored, `end` is. */
+  private readonly offsets: number[] = [];
+  private readonly kinds: number[] = [];
+  /** Logical (uncompressed) length of every record (0 for marks). */
+  private readonly lengths: number[] = [];
+  /** Sorted record indexes of filemarks, of setmarks, and of both. */
+  private readonly filemarks: number[] = [];
+  private readonly setmarks: number[] = [];
+  private readonly marks: number[] = [];
+  /** End of the last valid record (EOD). */
+  end = DATA_START;
+  /** Appended since the last sync. */
+  private dirty = false;
+  /** Logical bytes written and read through this handle (log page 0Ch). */
+  readonly stats = { bytesWritten: 0, bytesRead: 0, storedWritten: 0 };
+  /** The previous user did not close it (crash or kill -9): the MOUNTED flag was still set. */
+  unclean = false;
+  /** Records cut off as a torn or stale tail at open. */
+  recoveredTail: { at: number; reason: string } | undefined;
+  private closed = false;
+
+  private constructor(path: string, fh: FileHandle, header: CartridgeHeader, readOnly: boolean) {
+    this.path = path;
+    this.fh = fh;
+    this.header = header;
+    this.readOnly = readOnly;
+  }
+
+  /** Creates a blank cartridge file (fails if it exists). */
+  static async create(path: string, o: CreateOptions): Promise<CartridgeHeader> {
+    if (!BARCODE.test(o.barcode)) throw new Error(`barcode ${JSON.stringify(o.barcode)} must be 1-32 printable ASCII characters without spaces`);
+    if (!Number.isSafeInteger(o.capacity) || o.capacity < 1 << 20) throw new Error(`capacity ${o.capacity} must be at least 1 MiB`);
+    const header: CartridgeHeader = {
+      generation: 1,
+      capacity: o.capacity,
+      verifiedEnd: DATA_START,
+      loadCount: 0,
+      createdAt: Date.now(),
+      flags: (o.worm ? CartFlag.WORM : 0) | (o.cleaning ? CartFlag.CLEANING : 0),
+      density: o.density ?? densityForCapacity(o.capacity).code,
+      epoch: 0,
+      barcode: o.barcode,
+      serial: o.serial ?? `FT${o.barcode}`.slice(0, 32),
+      manufacturer: o.manufacturer ?? 'FILEIO',
+      attributes: new Map([[0x0806, { format: 1, value: ascii(o.barcode, 32) }]]),
+    };
+    const fh = await open(path, 'wx');
+    try {
+      const img = Buffer.alloc(DATA_START);
+      encodeHeader(header).copy(img, (header.generation % 2) * SLOT_SIZE); // slot B; updates alternate
+      await fh.write(img, 0, img.length, 0);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    return header;
+  }
+
+  /** Reads just the header (for a changer's inventory); undefined if the file is not a cartridge. */
+  static async peek(path: string): Promise<CartridgeHeader | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      return await readHeader(fh);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  static async open(path: string, o: OpenOptions = {}): Promise<Cartridge> {
+    const readOnly = !!o.readOnly;
+    const fh = await open(path, readOnly ? 'r' : 'r+');
+    try {
+      const header = await readHeader(fh);
+      if (!header) throw new Error(`${path} is not a fileio_tgt cartridge (no valid header)`);
+      const c = new Cartridge(path, fh, header, readOnly);
+      c.unclean = (header.flags & CartFlag.MOUNTED) !== 0;
+      await c.rebuild(o);
+      if (!readOnly) {
+        await c.sync();
+        await c.updateHeader((h) => {
+          if (o.countLoad ?? true) h.loadCount++;
+          h.verifiedEnd = c.end;
+          h.flags |= CartFlag.MOUNTED;
+        });
+      }
+      return c;
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Walks the records from DATA_START, verifying; cuts the tail at the first bad record. */
+  private async rebuild(o: OpenOptions): Promise<void> {
+    const size = (await this.fh.stat()).size;
+    const window = Buffer.alloc(1 << 20);
+    let winStart = -1;
+    let winLen = 0;
+    let off = DATA_START;
+    let lastEpoch = 0;
+    let lastReport = Date.now();
+    const readAt = async (pos: number, len: number): Promise<Buffer> => {
+      if (len <= window.length && pos >= winStart && pos + len <= winStart + winLen) return window.subarray(pos - winStart, pos - winStart + len);
+      if (len <= window.length) {
+        const { bytesRead } = await this.fh.read(window, 0, window.length, pos);
+        winStart = pos;
+        winLen = bytesRead;
+        return window.subarray(0, Math.min(len, bytesRead));
+      }
+      const b = Buffer.alloc(len);
+      const { bytesRead } = await this.fh.read(b, 0, len, pos);
+      return b.subarray(0, bytesRead);
+    };
+    let bad: string | undefined;
+    while (off < size) {
+      if (o.progress && Date.now() - lastReport > 1000) {
+        lastReport = Date.now();
+        o.progress(off, size);
+      }
+      const hb = await readAt(off, RECORD_HEADER);
+      const h = hb.length === RECORD_HEADER ? decodeRecordHeader(hb) : undefined;
+      const i = this.offsets.length;
+      if (!h) {
+        bad = 'bad record header';
+        break;
+      }
+      if (h.seq !== i) {
+        bad = `record sequence ${h.seq} where ${i} was expected`;
+        break;
+      }
+      if (h.epoch < lastEpoch || h.epoch > this.header.epoch) {
+        bad = `stale record (epoch ${h.epoch})`;
+        break;
+      }
+      if (h.stored > MAX_RECORD || (h.kind !== RecordKind.DATA && h.stored !== 0) || off + RECORD_HEADER + h.stored > size) {
+        bad = 'record runs past the end of the file';
+        break;
+      }
+      if (off + RECORD_HEADER + h.stored > this.header.verifiedEnd && h.stored > 0) {
+        const payload = await readAt(off + RECORD_HEADER, h.stored);
+        if (payload.length !== h.stored || crc32c(payload) !== h.crc) {
+          bad = 'payload checksum mismatch';
+          break;
+        }
+      }
+      lastEpoch = h.epoch;
+      this.push(off, h.kind, h.logical);
+      off += RECORD_HEADER + h.stored;
+    }
+    this.end = off;
+    if (off < size) {
+      this.recoveredTail = { at: off, reason: bad ?? 'trailing bytes' };
+      o.log?.('warn', `${this.path}: ${bad ?? 'trailing bytes'} at offset ${off}: cutting the tail (${size - off} bytes) after record ${this.offsets.length}`);
+      if (!this.readOnly) {
+        if (off < this.header.verifiedEnd) await this.updateHeader((x) => (x.verifiedEnd = off));
+        await this.fh.truncate(off);
+        await this.fh.datasync();
+      }
+    }
+    o.progress?.(size, size);
+  }
+
+  private push(off: number, kind: number, logical: number): void {
+    const i = this.offsets.length;
+    this.offsets.push(off);
+    this.kinds.push(kind);
+    this.lengths.push(logical);
+    if (kind === RecordKind.FILEMARK) {
+      this.filemarks.push(i);
+      this.marks.push(i);
+    } else if (kind === RecordKind.SETMARK) {
+      this.setmarks.push(i);
+      this.marks.push(i);
+    }
+  }
+
+  /** Writes the header into the other slot (generation + 1) and makes it durable. */
+  async updateHeader(mutate: (h: CartridgeHeader) => void): Promise<void> {
+    if (this.readOnly) throw new Error('cartridge opened read-only');
+    const next: CartridgeHeader = { ...this.header, attributes: new Map(this.header.attributes) };
+    mutate(next);
+    next.generation = this.header.generation + 1;
+    const bytes = encodeHeader(next);
+    const slot = Buffer.alloc(SLOT_SIZE);
+    bytes.copy(slot);
+    await this.fh.write(slot, 0, SLOT_SIZE, (next.generation % 2) * SLOT_SIZE);
+    await this.fh.datasync();
+    this.header = next;
+  }
+
+  get barcode(): string {
+    return this.header.barcode;
+  }
+  get worm(): boolean {
+    return (this.header.flags & CartFlag.WORM) !== 0;
+  }
+  get writeProtected(): boolean {
+    return (this.header.flags & CartFlag.WRITE_PROTECT) !== 0;
+  }
+  get cleaning(): boolean {
+    return (this.header.flags & CartFlag.CLEANING) !== 0;
+  }
+  get capacity(): number {
+    return this.header.capacity;
+  }
+  /** Objects (blocks + marks) on the medium; EOD is position `count`. */
+  get count(): number {
+    return this.offsets.length;
+  }
+  /** Medium bytes in use (records with their headers). */
+  get used(): number {
+    return this.end - DATA_START;
+  }
+  get remaining(): number {
+    return Math.max(0, this.capacity - this.used);
+  }
+  /** Medium bytes used by objects before position `pos`. */
+  usedBefore(pos: number): number {
+    return (pos >= this.count ? this.end : this.offsets[pos]!) - DATA_START;
+  }
+  kind(i: number): number {
+    return this.kinds[i]!;
+  }
+  length(i: number): number {
+    return this.lengths[i]!;
+  }
+  filemarksBefore(pos: number): number {
+    return lowerBound(this.filemarks, pos);
+  }
+  setmarksBefore(pos: number): number {
+    return lowerBound(this.setmarks, pos);
+  }
+  get filemarkCount(): number {
+    return this.filemarks.length;
+  }
+  /** Sorted indexes of marks of one kind (or of both, kind undefined); do not modify. */
+  markList(kind?: number): readonly number[] {
+    return kind === RecordKind.FILEMARK ? this.filemarks : kind === RecordKind.SETMARK ? this.setmarks : this.marks;
+  }
+
+  /** Reads the payload of data record i (verified, decompressed). */
+  async read(i: number): Promise<Buffer> {
+    const off = this.offsets[i]!;
+    const next = i + 1 < this.count ? this.offsets[i + 1]! : this.end;
+    const total = next - off;
+    const b = Buffer.alloc(total);
+    const { bytesRead } = await this.fh.read(b, 0, total, off);
+    const h = bytesRead === total ? decodeRecordHeader(b.subarray(0, RECORD_HEADER)) : undefined;
+    if (!h || h.seq !== i) throw new MediumError(`record ${i}: bad header at offset ${off}`);
+    const payload = b.subarray(RECORD_HEADER);
+    if (crc32c(payload) !== h.crc) throw new MediumError(`record ${i}: payload checksum mismatch at offset ${off}`);
+    const data = h.flags & FLAG_DEFLATE ? inflateRawSync(payload) : payload;
+    if (data.length !== h.logical) throw new MediumError(`record ${i}: length ${data.length}, header says ${h.logical}`);
+    this.stats.bytesRead += data.length;
+    return data;
+  }
+
+  /** Removes every object at and after `pos` (the new EOD). */
+  async truncate(pos: number): Promise<void> {
+    if (pos >= this.count) return;
+    const off = this.offsets[pos]!;
+    // A new epoch first: records of the old tail that survive a lost truncate are recognised as stale.
+    await this.updateHeader((h) => {
+      h.epoch++;
+      if (h.verifiedEnd > off) h.verifiedEnd = off;
+    });
+    await this.fh.truncate(off);
+    this.offsets.length = pos;
+    this.kinds.length = pos;
+    this.lengths.length = pos;
+    for (const a of [this.filemarks, this.setmarks, this.marks]) a.length = lowerBound(a, pos);
+    this.end = off;
+    this.dirty = true;
+  }
+
+  /** Stored size a record would take (header + payload, before compression). */
+  static recordSize(payload: number): number {
+    return RECORD_HEADER + payload;
+  }
+
+  /** Appends one record at EOD. Compression is used when `compress` and it helps. */
+  async append(kind: RecordKindValue, data?: Buffer, compress = false): Promise<number> {
+    const payload = data ?? Buffer.alloc(0);
+    let stored = payload;
+    let flags = 0;
+    if (compress && payload.length >= 256) {
+      const z = deflateRawSync(payload, { level: 1 });
+      if (z.length < payload.length) {
+        stored = z;
+        flags = FLAG_DEFLATE;
+      }
+    }
+    const i = this.count;
+    const h = encodeRecordHeader(kind, flags, i, stored.length, payload.length, this.header.epoch, stored.length > 0 ? crc32c(stored) : 0);
+    const rec = stored.length > 0 ? Buffer.concat([h, stored]) : h;
+    const at = this.end;
+    await this.fh.write(rec, 0, rec.length, at);
+    this.push(at, kind, payload.length);
+    this.end = at + rec.length;
+    this.dirty = true;
+    this.stats.bytesWritten += payload.length;
+    this.stats.storedWritten += stored.length;
+    return rec.length;
+  }
+
+  /** Makes everything appended so far durable. */
+  async sync(): Promise<void> {
+    if (!this.dirty || this.readOnly) return;
+    this.dirty = false;
+    await this.fh.datasync();
+  }
+
+  /** Syncs and records the verified end (clean unload), then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.readOnly) {
+        this.dirty = true; // a truncate also needs the data sync
+        await this.sync();
+        await this.updateHeader((h) => {
+          h.verifiedEnd = this.end;
+          h.flags &= ~CartFlag.MOUNTED;
+        });
+      }
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      barcode: this.barcode,
+      capacity: this.capacity,
+      used: this.used,
+      objects: this.count,
+      filemarks: this.filemarks.length,
+      setmarks: this.setmarks.length,
+      worm: this.worm,
+      loadCount: this.header.loadCount,
+      density: `0x${this.header.density.toString(16)}`,
+    };
+  }
+}
+
+async function readHeader(fh: FileHandle): Promise<CartridgeHeader | undefined> {
+  const buf = Buffer.alloc(DATA_START);
+  const { bytesRead } = await fh.read(buf, 0, DATA_START, 0);
+  const a = bytesRead >= SLOT_SIZE ? decodeHeader(buf.subarray(0, SLOT_SIZE)) : decodeHeader(buf.subarray(0, bytesRead));
+  const b = bytesRead >= DATA_START ? decodeHeader(buf.subarray(SLOT_SIZE, DATA_START)) : undefined;
+  if (a && b) return a.generation >= b.generation ? a : b;
+  return a ?? b;
+}
+
+export async function fileSize(path: string): Promise<number> {
+  return (await stat(path)).size;
+}

@@ -1,0 +1,89 @@
+// `fileio_tgt tape create|info`: make a blank cartridge file, or show one (header, MAM attributes,
+// contents, and whether a torn tail would be cut at the next load).
+import { Command, CommanderError } from 'commander';
+import { Cartridge, RecordKind } from './cartridge.ts';
+import { densityByCode, densityByGeneration, densityForCapacity, parseTapeSize } from './density.ts';
+
+function progress(label: string): (done: number, total: number) => void {
+  let shown = false;
+  return (done, total) => {
+    if (!process.stderr.isTTY && done < total) {
+      process.stderr.write(`${label}: ${Math.floor((100 * done) / Math.max(1, total))}%\n`);
+      return;
+    }
+    if (done < total || shown) {
+      shown = true;
+      process.stderr.write(`\r${label}: ${Math.floor((100 * done) / Math.max(1, total))}%${done >= total ? '\n' : ''}`);
+    }
+  };
+}
+
+export async function tapeMain(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const program = new Command('fileio_tgt tape').description('Create and inspect tape cartridge files').exitOverride();
+  let code = 0;
+  program
+    .command('create')
+    .description('create a blank cartridge file')
+    .argument('<FILE>', 'cartridge file to create (must not exist)')
+    .requiredOption('--barcode <label>', 'volume label (barcode), 1-32 printable characters, e.g. A00001L6')
+    .option('--size <bytes>', 'native capacity, e.g. 2.5T, 800G, 64M (default: from --generation, else LTO-6 2.5T)')
+    .option('--generation <n>', 'LTO generation 1-9 (density code and default size)')
+    .option('--worm', 'write-once cartridge: append only')
+    .option('--cleaning', 'cleaning cartridge')
+    .option('--json', 'print the header as JSON')
+    .action(async (file: string, o: { barcode: string; size?: string; generation?: string; worm?: boolean; cleaning?: boolean; json?: boolean }) => {
+      const gen = o.generation !== undefined ? densityByGeneration(Number(o.generation)) : undefined;
+      if (o.generation !== undefined && !gen) throw new Error(`--generation ${o.generation}: LTO generations are 1 to 9`);
+      const size = o.size !== undefined ? parseTapeSize(o.size) : (gen?.capacity ?? 2.5e12);
+      if (size === undefined) throw new Error(`--size ${o.size}: not a size (examples: 2.5T, 800G, 64M)`);
+      const density = gen ?? densityForCapacity(size);
+      const h = await Cartridge.create(file, { barcode: o.barcode, capacity: size, worm: o.worm, cleaning: o.cleaning, density: density.code });
+      if (o.json) out(`${JSON.stringify({ file, barcode: h.barcode, capacity: h.capacity, worm: !!o.worm, density: h.density })}\n`);
+      else out(`${file}: cartridge ${h.barcode}, ${size} bytes, LTO-${density.generation} (density ${density.code.toString(16)}h)${o.worm ? ', WORM' : ''}\n`);
+    });
+  program
+    .command('info')
+    .description('show a cartridge file (read-only; reports a torn tail without repairing it)')
+    .argument('<FILE>')
+    .option('--json', 'JSON output')
+    .action(async (file: string, o: { json?: boolean }) => {
+      const c = await Cartridge.open(file, { readOnly: true, progress: progress('scanning') });
+      try {
+        const h = c.header;
+        const d = densityByCode(h.density);
+        const attrs = Object.fromEntries([...h.attributes].map(([id, a]) => [id.toString(16).padStart(4, '0'), a.format === 0 ? a.value.toString('hex') : a.value.toString('latin1').trimEnd()]));
+        const info = {
+          file,
+          barcode: h.barcode,
+          serial: h.serial,
+          capacity: h.capacity,
+          used: c.used,
+          density: `${h.density.toString(16)}h${d ? ` (LTO-${d.generation})` : ''}`,
+          worm: c.worm,
+          cleaning: c.cleaning,
+          writeProtected: c.writeProtected,
+          loadCount: h.loadCount,
+          created: new Date(h.createdAt).toISOString(),
+          objects: c.count,
+          blocks: c.count - c.markList().length,
+          filemarks: c.markList(RecordKind.FILEMARK).length,
+          setmarks: c.markList(RecordKind.SETMARK).length,
+          attributes: attrs,
+          mounted: c.unclean,
+          tornTail: c.recoveredTail ?? null,
+        };
+        if (o.json) out(`${JSON.stringify(info)}\n`);
+        else for (const [k, v] of Object.entries(info)) out(`${k.padEnd(15)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}\n`);
+      } finally {
+        await c.close();
+      }
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`fileio_tgt tape: ${(e as Error).message}\n`);
+    code = 1;
+  }
+  return code;
+}
