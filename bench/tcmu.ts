@@ -13,35 +13,12 @@
 // the guest console), FILEIO_VM_KEEP=1 (keep the share with bench.tsv and the fio JSON files).
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-interface VmResult {
-  rc: number | null;
-  status: number | null;
-  output: string;
-  seconds: number;
-  timedOut: boolean;
-}
-interface Kernel {
-  kver: string;
-  seconds: number;
-}
-interface VmModule {
-  prepareKernel(o?: { log?: (m: string) => void }): Kernel;
-  prepareDebs(set: string, packages: string[], o?: { log?: (m: string) => void }): { root: string; seconds: number };
-  buildInitramfs(kernel: Kernel, out: string): { size: number };
-  runVm(o: Record<string, unknown>): Promise<VmResult>;
-}
+import { REPO, loadVm, runGuest } from '../test/helpers/vm-guest.ts';
 
 /** tcmu-runner and the libraries Debian's host may lack; unpacked into the VM cache, never installed. */
 export const RUNNER_PACKAGES = ['tcmu-runner', 'libtcmu2', 'libnl-genl-3-200', 'libnl-3-200'];
-
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
-  return d;
-}
 
 const TARGETS = ['ours', 'runner'] as const;
 type TargetName = (typeof TARGETS)[number];
@@ -94,8 +71,7 @@ function table(rows: string[][]): string {
 }
 
 export async function runTcmuBench(): Promise<number> {
-  const REPO = repoRoot();
-  const vm = (await import(join(REPO, 'kernel/vm/vm.mjs'))) as VmModule;
+  const vm = await loadVm();
   const rounds = Number(process.env.TCMU_BENCH_ROUNDS ?? 2);
   const fioSecs = Number(process.env.TCMU_BENCH_FIO_SECONDS ?? 4);
   const sizeMb = Number(process.env.TCMU_BENCH_SIZE_MB ?? 128);
@@ -109,16 +85,7 @@ export async function runTcmuBench(): Promise<number> {
   log(`kernel ${kernel.kver}, tcmu-runner tree ${runner.root}, ${rounds} rounds, fio ${fioSecs} s, share ${share}, host load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
   const env: Record<string, string> = { RESULTS: share, REPO, RUNNER_ROOT: runner.root, ROUNDS: String(rounds), FIO_SECS: String(fioSecs), SIZE_MB: String(sizeMb) };
   if (process.env.TCMU_BENCH_ONLY) env.ONLY = process.env.TCMU_BENCH_ONLY;
-  const r = await vm.runVm({
-    kernel,
-    initramfs: join(share, 'initramfs.cpio'),
-    script: join(REPO, 'bench/tcmu-guest.sh'),
-    share,
-    cwd: REPO,
-    timeoutMs: 20 * 60_000,
-    env,
-    onOutput: process.env.FILEIO_VM_VERBOSE ? (s: string) => process.stderr.write(s) : undefined,
-  });
+  const r = await runGuest(vm, kernel, { script: 'bench/tcmu-guest.sh', share, timeoutMs: 20 * 60_000, env });
   const loadAfter = loadavg();
 
   const problems: string[] = [];

@@ -53,6 +53,22 @@ export function deriveIdentity(o: {
   return { vendor, product, revision: o.revision ?? '0001', serial, naa };
 }
 
+/**
+ * The identity of a configured device: its name, vendor, product, revision and serial, and the
+ * NAA company id from the handler option naaCompanyId (a number) when there is one.
+ */
+export function identityOf(config: { name: string; vendor?: string; product?: string; revision?: string; serial?: string; options?: Record<string, unknown> }): LuIdentity {
+  const companyId = config.options?.['naaCompanyId'];
+  return deriveIdentity({
+    name: config.name,
+    vendor: config.vendor,
+    product: config.product,
+    revision: config.revision,
+    serial: config.serial,
+    companyId: typeof companyId === 'number' ? companyId : undefined,
+  });
+}
+
 /** ASCII field padded with spaces; non-printable characters become '_'. */
 export function asciiField(s: string, len: number): Buffer {
   const clean = [...s].map((c) => (c >= ' ' && c <= '~' ? c : '_')).join('');

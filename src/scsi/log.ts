@@ -7,32 +7,40 @@ import { checkReserved, truncate, u16 } from './cdb.ts';
 import { invalidCdbField, invalidParamField } from './sense.ts';
 import { requireDataOut, usage, type CommandContext, type CommandEntry } from './table.ts';
 
-interface LogParameter {
+export interface LogParameter {
   readonly code: number;
   /** Control byte: FORMAT AND LINKING etc. */
   readonly control: number;
   readonly value: Buffer;
 }
 
-interface LogPage {
+export interface LogPage {
   readonly page: number;
   readonly subpage: number;
   /** Parameters, or raw page contents for the supported-pages lists. */
   readonly build: () => LogParameter[] | Buffer;
 }
 
-const PAGES: readonly LogPage[] = [
-  { page: 0x00, subpage: 0x00, build: () => Buffer.from(PAGES.filter((p) => p.subpage === 0).map((p) => p.page)) },
-  { page: 0x00, subpage: 0xff, build: () => Buffer.from(PAGES.flatMap((p) => [p.page, p.subpage])) },
-  {
-    page: 0x2f,
-    subpage: 0x00,
-    // parameter 0000h: ASC 00h, ASCQ 00h (no exception), most recent temperature FFh (not available)
-    build: () => [{ code: 0x0000, control: 0x03, value: Buffer.from([0x00, 0x00, 0xff]) }],
-  },
-];
+/** 00h supported pages and 00h/FFh supported pages and subpages, listing `all()` in its order. */
+export function supportedPagesLists(all: () => readonly LogPage[]): [LogPage, LogPage] {
+  return [
+    { page: 0x00, subpage: 0x00, build: () => Buffer.from(all().filter((p) => p.subpage === 0).map((p) => p.page)) },
+    { page: 0x00, subpage: 0xff, build: () => Buffer.from(all().flatMap((p) => [p.page, p.subpage])) },
+  ];
+}
 
-function encodePage(p: LogPage, pointer: number): Buffer {
+/** 2Fh informational exceptions. */
+export const INFORMATIONAL_EXCEPTIONS: LogPage = {
+  page: 0x2f,
+  subpage: 0x00,
+  // parameter 0000h: ASC 00h, ASCQ 00h (no exception), most recent temperature FFh (not available)
+  build: () => [{ code: 0x0000, control: 0x03, value: Buffer.from([0x00, 0x00, 0xff]) }],
+};
+
+const PAGES: readonly LogPage[] = [...supportedPagesLists(() => PAGES), INFORMATIONAL_EXCEPTIONS];
+
+/** The page from PARAMETER POINTER on, with its header. */
+export function encodeLogPage(p: LogPage, pointer: number): Buffer {
   const content = p.build();
   let body: Buffer;
   if (Buffer.isBuffer(content)) {
@@ -61,20 +69,26 @@ function encodePage(p: LogPage, pointer: number): Buffer {
   return Buffer.concat([h, body]);
 }
 
-function logSense(ctx: CommandContext): Buffer {
-  const cdb = ctx.cdb;
+/** The fields of a LOG SENSE CDB, its reserved bits checked. */
+export function decodeLogSense(cdb: Buffer): { pageCode: number; subpage: number; pointer: number; alloc: number } {
   checkReserved(cdb, 1, 0xfc);
   if (cdb[1]! & 0x01) throw invalidCdbField(1, 0); // SP: no saveable parameters
   checkReserved(cdb, 1, 0x02); // PPC (obsolete)
   checkReserved(cdb, 4, 0xff);
-  const pageCode = cdb[2]! & 0x3f;
-  const subpage = cdb[3]!;
-  const pointer = u16(cdb, 5);
-  const alloc = u16(cdb, 7);
   // PAGE CONTROL (bits 7..6): every value reads the same data (no thresholds, nothing accumulates)
-  const page = PAGES.find((p) => p.page === pageCode && p.subpage === subpage);
-  if (!page) throw invalidCdbField(PAGES.some((p) => p.page === pageCode) ? 3 : 2, PAGES.some((p) => p.page === pageCode) ? undefined : 5);
-  return truncate(encodePage(page, pointer), alloc);
+  return { pageCode: cdb[2]! & 0x3f, subpage: cdb[3]!, pointer: u16(cdb, 5), alloc: u16(cdb, 7) };
+}
+
+/** The page a LOG SENSE asks for; an unknown page or subpage is an invalid CDB field. */
+export function findLogPage(pages: readonly LogPage[], pageCode: number, subpage: number): LogPage {
+  const page = pages.find((p) => p.page === pageCode && p.subpage === subpage);
+  if (!page) throw invalidCdbField(pages.some((p) => p.page === pageCode) ? 3 : 2, pages.some((p) => p.page === pageCode) ? undefined : 5);
+  return page;
+}
+
+function logSense(ctx: CommandContext): Buffer {
+  const { pageCode, subpage, pointer, alloc } = decodeLogSense(ctx.cdb);
+  return truncate(encodeLogPage(findLogPage(PAGES, pageCode, subpage), pointer), alloc);
 }
 
 function logSelect(ctx: CommandContext): void {

@@ -3,56 +3,11 @@
 // kept open across media changes) see the drive; `fileio_tgt media` changes the disc at run time.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { RawSession } from '../helpers/iscsi-raw.ts';
 import { run, runCli, startTarget, type RunningTarget } from '../helpers/target-process.ts';
-
-const RAW = fileURLToPath(new URL('../../tools/iscsi-raw', import.meta.url));
-
-/** One iscsi-raw -s session: send a CDB line, get its result line. */
-class RawSession {
-  private readonly proc: ChildProcessWithoutNullStreams;
-  private buf = '';
-  private waiters: Array<(line: string) => void> = [];
-  private lines: string[] = [];
-  constructor(url: string) {
-    this.proc = spawn(RAW, ['-s', url]);
-    this.proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-      this.buf += d;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        const w = this.waiters.shift();
-        if (w) w(line);
-        else this.lines.push(line);
-      }
-    });
-  }
-  send(cdb: string, inLen = 0): Promise<{ status: number; sense: string; data: Buffer; line: string }> {
-    const p = new Promise<string>((resolve, reject) => {
-      const early = this.lines.shift();
-      if (early !== undefined) return resolve(early);
-      const timer = setTimeout(() => reject(new Error(`no reply to ${cdb}`)), 20_000);
-      this.waiters.push((l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-    });
-    this.proc.stdin.write(`${cdb} in=${inLen}\n`);
-    return p.then((line) => {
-      const m = /^status=0x([0-9a-f]{2}) sense=(\S+) residual=-?\d+ len=\d+ data=([0-9a-f]*)$/.exec(line);
-      assert.ok(m, `iscsi-raw said: ${line}`);
-      return { status: parseInt(m[1]!, 16), sense: m[2]!, data: Buffer.from(m[3]!, 'hex'), line };
-    });
-  }
-  close(): void {
-    this.proc.stdin.end();
-  }
-}
 
 describe('cdrom over the embedded iSCSI target', () => {
   let dir: string;
@@ -103,13 +58,13 @@ describe('cdrom over the embedded iSCSI target', () => {
     const s = new RawSession(url);
     try {
       const pvdOf = async () => {
-        const r = await s.send('28000000001000000100', 2048);
+        const r = await s.send('28000000001000000100', { in: 2048 });
         assert.equal(r.status, 0, r.line);
         assert.equal(r.data.subarray(1, 6).toString('ascii'), 'CD001');
         return r.data.subarray(40, 72).toString('ascii').trim();
       };
       assert.equal(await pvdOf(), 'DISCA');
-      const conf = await s.send('46010000000000000800', 8);
+      const conf = await s.send('46010000000000000800', { in: 8 });
       assert.equal(conf.data.readUInt16BE(6), 0x0008, 'CD-ROM profile current');
       const w = await s.send('2a000000000000000100');
       assert.equal(w.sense, '5/20/00', 'WRITE(10) is not a command of this read-only drive');
@@ -117,9 +72,9 @@ describe('cdrom over the embedded iSCSI target', () => {
       const swap = await runCli(['media', 'swap', 'dvd1', isoB, '--control', sock]);
       assert.equal(swap.code, 0, swap.stderr);
       assert.match(swap.stdout, /dvd1: tray closed, CD-ROM .*b\.iso/);
-      const ev1 = await s.send('4a010000100000000800', 8);
+      const ev1 = await s.send('4a010000100000000800', { in: 8 });
       assert.equal(ev1.data[4], 3, 'MediaRemoval');
-      const ev2 = await s.send('4a010000100000000800', 8);
+      const ev2 = await s.send('4a010000100000000800', { in: 8 });
       assert.deepEqual([ev2.data[4], ev2.data[5]], [2, 2], 'NewMedia, media present');
       assert.equal((await s.send('000000000000')).sense, '6/28/00');
       assert.equal(await pvdOf(), 'DISCB');
@@ -129,7 +84,7 @@ describe('cdrom over the embedded iSCSI target', () => {
       const refused = await runCli(['media', 'eject', 'dvd1', '--control', sock]);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /prevented/);
-      const req = await s.send('4a010000100000000800', 8);
+      const req = await s.send('4a010000100000000800', { in: 8 });
       assert.equal(req.data[4], 1, 'EjectRequest');
       assert.equal((await s.send('1b0000000200')).sense, '5/53/02');
       assert.equal((await s.send('1e0000000000')).status, 0);

@@ -5,66 +5,11 @@
 // cartridge is back in the drive and every acknowledged block reads back.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { RawSession } from '../helpers/iscsi-raw.ts';
 import { runCli, startTarget, type RunningTarget } from '../helpers/target-process.ts';
-
-const RAW = fileURLToPath(new URL('../../tools/iscsi-raw', import.meta.url));
-
-interface RawResult {
-  status: number;
-  sense: string;
-  data: Buffer;
-  line: string;
-}
-
-class Raw {
-  private readonly proc: ChildProcessWithoutNullStreams;
-  private buf = '';
-  private readonly waiters: Array<(line: string) => void> = [];
-  constructor(url: string) {
-    this.proc = spawn(RAW, ['-s', url]);
-    this.proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-      this.buf += d;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        this.waiters.shift()?.(line);
-      }
-    });
-    this.proc.on('error', () => undefined);
-  }
-  send(cdb: number[], o: { in?: number; out?: Buffer } = {}): Promise<RawResult> {
-    const p = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to ${Buffer.from(cdb).toString('hex')}`)), 20_000);
-      this.waiters.push((l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-    });
-    this.proc.stdin.write(`${Buffer.from(cdb).toString('hex')} in=${o.in ?? 0}${o.out ? ` out=${o.out.toString('hex')}` : ''}\n`);
-    return p.then((line) => {
-      const m = /^status=0x([0-9a-f]{2}) sense=(\S+) residual=-?\d+ len=\d+ data=([0-9a-f]*)$/.exec(line);
-      assert.ok(m, `iscsi-raw said: ${line}`);
-      return { status: parseInt(m[1]!, 16), sense: m[2]!, data: Buffer.from(m[3]!, 'hex'), line };
-    });
-  }
-  /** TEST UNIT READY until GOOD (unit attentions after login, load, restart). */
-  async ready(): Promise<void> {
-    for (let i = 0; i < 10; i++) if ((await this.send([0, 0, 0, 0, 0, 0])).status === 0) return;
-    assert.fail('never ready');
-  }
-  /** Ends the session; a session whose target died may be stuck reconnecting: kill it. */
-  close(): void {
-    this.proc.stdin.end();
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 1000);
-    this.proc.once('exit', () => clearTimeout(t));
-  }
-}
 
 const u24 = (n: number) => [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
 const block = (i: number) => Buffer.alloc(4096, `block ${i} `);
@@ -102,8 +47,8 @@ describe('tape library over the embedded iSCSI target', () => {
 
   test('load by MOVE MEDIUM, write, SIGKILL, restart: every acknowledged block is there', async () => {
     let urls = await start();
-    const ch = new Raw(urls.changer);
-    const dr = new Raw(urls.drive);
+    const ch = new RawSession(urls.changer);
+    const dr = new RawSession(urls.drive);
     try {
       const inq = await dr.send([0x12, 0, 0, 0, 96, 0], { in: 96 });
       assert.equal(inq.data[0], 0x01, 'sequential-access device');
@@ -127,8 +72,8 @@ describe('tape library over the embedded iSCSI target', () => {
     }
     assert.equal(await target!.stop('SIGKILL'), 'SIGKILL');
     urls = await start();
-    const dr2 = new Raw(urls.drive);
-    const ch2 = new Raw(urls.changer);
+    const dr2 = new RawSession(urls.drive);
+    const ch2 = new RawSession(urls.changer);
     try {
       await dr2.ready();
       assert.equal((await dr2.send([0x01, 0, 0, 0, 0, 0])).status, 0, 'REWIND');

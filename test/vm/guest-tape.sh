@@ -6,17 +6,7 @@
 # those lines.
 set -u
 REPO=${REPO:-$(pwd)}
-RESULTS=${RESULTS:?RESULTS must name the writable share}
-CLI="node --enable-source-maps $REPO/bin/fileio_tgt.js"
-STEPS=$RESULTS/steps
-: > "$STEPS"
-T0=$(date +%s.%N)
-step() { # step NAME STATUS DETAIL...
-  local name=$1 st=$2; shift 2
-  local t; t=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-  echo "STEP $name $st $t $*" | tee -a "$STEPS"
-}
-log() { echo "--- $*"; }
+source "$REPO/kernel/vm/guest-lib.sh"
 
 ip link set lo up 2>/dev/null || true
 modprobe target_core_user && modprobe tcm_loop && modprobe st && modprobe sg || { step modules fail "modprobe failed"; exit 1; }
@@ -35,17 +25,7 @@ EOF
 
 # start_lib LOGFILE: starts the CLI with the library, waits for both serving lines. Sets PID.
 start_lib() {
-  local out=$1
-  : > "$out"
-  setsid $CLI --json --link tcmu --export local --config "$RESULTS/lib.json" > "$out" 2> "$out.err" &
-  PID=$!
-  for _ in $(seq 1 900); do
-    [ "$(grep -c '"event":"serving"' "$out")" -ge 2 ] && return 0
-    kill -0 $PID 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "target did not start:"; cat "$out" "$out.err"
-  return 1
+  SERVING_COUNT=2 START_TRIES=900 start_target "$1" --link tcmu --export local --config "$RESULTS/lib.json"
 }
 find_devs() {
   CHG=; NST=

@@ -5,42 +5,12 @@
 # Steps keep going after a failure where that makes sense, so one boot reports everything.
 set -u
 REPO=${REPO:-$(pwd)}
-RESULTS=${RESULTS:?RESULTS must name the writable share}
-CLI="node --enable-source-maps $REPO/bin/fileio_tgt.js"
-STEPS=$RESULTS/steps
-: > "$STEPS"
-T0=$(date +%s.%N)
-now() { date +%s.%N; }
-step() { # step NAME STATUS DETAIL...
-  local name=$1 st=$2; shift 2
-  local t; t=$(awk -v a="$T0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
-  echo "STEP $name $st $t $*" | tee -a "$STEPS"
-}
-log() { echo "--- $*"; }
+source "$REPO/kernel/vm/guest-lib.sh"
 
 ip link set lo up 2>/dev/null || true
 modprobe target_core_user && modprobe tcm_loop && modprobe sd_mod || { step modules fail "modprobe failed"; exit 1; }
 mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
 step modules ok "$(uname -r)"
-
-# start_target LOGFILE ARGS...: starts the CLI in the background, waits for its serving line.
-# Sets PID and SERVING (the JSON line).
-start_target() {
-  local out=$1; shift
-  : > "$out"
-  setsid $CLI --json "$@" > "$out" 2> "$out.err" &
-  PID=$!
-  SERVING=
-  for _ in $(seq 1 600); do
-    SERVING=$(grep -m1 '"event":"serving"' "$out" || true)
-    [ -n "$SERVING" ] && return 0
-    kill -0 $PID 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "target did not start:"; cat "$out" "$out.err"
-  return 1
-}
-json() { node -e 'const o=JSON.parse(process.argv[1]); const v=process.argv[2].split(".").reduce((a,k)=>a?.[k],o); console.log(v===undefined?"":v)' "$1" "$2"; }
 
 IMG=$RESULTS/disk1.img
 rm -f "$IMG"; truncate -s 96M "$IMG"

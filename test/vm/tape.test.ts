@@ -6,73 +6,32 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-interface VmResult {
-  rc: number | null;
-  status: number | null;
-  output: string;
-  seconds: number;
-  timedOut: boolean;
-}
-interface VmModule {
-  prepareKernel(o?: { log?: (m: string) => void }): { kver: string; seconds: number };
-  buildInitramfs(kernel: unknown, out: string): { size: number };
-  runVm(o: Record<string, unknown>): Promise<VmResult>;
-}
-
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
-  return d;
-}
-const REPO = repoRoot();
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO, bootGuest, type GuestRun } from '../helpers/vm-guest.ts';
 
 describe('tape library in a VM: st, sg, mt-st, tar and mtx through --link tcmu', () => {
   let share: string;
-  let result: VmResult;
-  const steps = new Map<string, { ok: boolean; detail: string }>();
+  let guest: GuestRun;
 
   before(async () => {
-    const vm = (await import(join(REPO, 'kernel/vm/vm.mjs'))) as VmModule;
     share = mkdtempSync('/tmp/fileio-tapevm-');
     mkdirSync(join(share, 'carts'));
     for (const i of [1, 2, 3]) {
       execFileSync(process.execPath, [join(REPO, 'bin/fileio_tgt.js'), 'tape', 'create', '--barcode', `VOL00${i}L6`, '--size', '256M', join(share, 'carts', `VOL00${i}L6`)]);
     }
-    const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
-    vm.buildInitramfs(kernel, join(share, 'initramfs.cpio'));
-    result = await vm.runVm({
-      kernel,
-      initramfs: join(share, 'initramfs.cpio'),
-      script: join(REPO, 'test/vm/guest-tape.sh'),
-      share,
-      cwd: REPO,
-      timeoutMs: 10 * 60_000,
-      env: { RESULTS: share, REPO },
-      onOutput: process.env.FILEIO_VM_VERBOSE ? (s: string) => process.stderr.write(s) : undefined,
-    });
-    for (const line of result.output.split('\n')) {
-      const m = /^STEP (\S+) (ok|fail) [\d.]+ ?(.*)$/.exec(line);
-      if (m) steps.set(m[1]!, { ok: m[2] === 'ok', detail: m[3]! });
-    }
-    process.stderr.write(`# tape VM: qemu exited after ${result.seconds.toFixed(1)} s wall (rc ${result.rc})\n`);
+    guest = await bootGuest({ script: 'test/vm/guest-tape.sh', share, timeoutMs: 10 * 60_000 });
+    process.stderr.write(`# tape VM: qemu exited after ${guest.result.seconds.toFixed(1)} s wall (rc ${guest.result.rc})\n`);
   });
 
   after(() => {
     if (share && !process.env.FILEIO_VM_KEEP) rmSync(share, { recursive: true, force: true });
   });
 
-  function step(name: string) {
-    const s = steps.get(name);
-    if (!s) assert.fail(`guest step ${name} did not run (guest rc ${result.rc}${result.timedOut ? ', timed out' : ''}); console tail:\n${result.output.slice(-4000)}`);
-    assert.ok(s.ok, `guest step ${name} failed: ${s.detail}\nconsole tail:\n${result.output.slice(-6000)}`);
-  }
+  const step = (name: string) => guest.step(name);
 
   test('the guest script ran to the end', () => {
-    assert.equal(result.timedOut, false, 'VM timed out');
+    assert.equal(guest.result.timedOut, false, 'VM timed out');
     step('done');
   });
   test('target_core_user, tcm_loop, st and sg load', () => step('modules'));

@@ -8,57 +8,26 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootGuest, type GuestRun, type VmResult } from '../helpers/vm-guest.ts';
 
-interface VmResult {
-  rc: number | null;
-  status: number | null;
-  output: string;
-  seconds: number;
-  timedOut: boolean;
-}
-interface VmModule {
-  prepareKernel(o?: { log?: (m: string) => void }): { kver: string; seconds: number };
-  buildInitramfs(kernel: unknown, out: string): { size: number };
-  runVm(o: Record<string, unknown>): Promise<VmResult>;
-}
-
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
-  return d;
-}
-
-const REPO = repoRoot();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('kernel peers in a VM: tcmu link (target_core_user, tcm_loop, LIO iSCSI) and open-iscsi against the embedded target', () => {
   let share: string;
+  let guest: GuestRun;
   let result: VmResult;
-  const steps = new Map<string, { ok: boolean; at: number; detail: string }>();
 
   before(async () => {
-    const vm = (await import(join(REPO, 'kernel/vm/vm.mjs'))) as VmModule;
     share = mkdtempSync('/tmp/fileio-vmtest-');
-    const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
-    buildLog(`kernel ${kernel.kver} ready in ${kernel.seconds.toFixed(1)} s`);
-    vm.buildInitramfs(kernel, join(share, 'initramfs.cpio'));
-    result = await vm.runVm({
-      kernel,
-      initramfs: join(share, 'initramfs.cpio'),
-      script: join(REPO, 'test/vm/guest-tcmu.sh'),
+    guest = await bootGuest({
+      script: 'test/vm/guest-tcmu.sh',
       share,
-      cwd: REPO,
       timeoutMs: 15 * 60_000,
-      env: { RESULTS: share, REPO },
-      onOutput: process.env.FILEIO_VM_VERBOSE ? (s: string) => process.stderr.write(s) : undefined,
+      onKernel: (kernel) => buildLog(`kernel ${kernel.kver} ready in ${kernel.seconds.toFixed(1)} s`),
     });
-    for (const line of result.output.split('\n')) {
-      const m = /^STEP (\S+) (ok|fail) ([\d.]+) ?(.*)$/.exec(line);
-      if (m) steps.set(m[1], { ok: m[2] === 'ok', at: Number(m[3]), detail: m[4] });
-    }
+    result = guest.result;
     const up = /init: up ([\d.]+)s/.exec(result.output)?.[1];
     buildLog(`VM: guest /init at ${up ?? '?'} s of uptime, script done, qemu exited after ${result.seconds.toFixed(1)} s wall (rc ${result.rc})`);
   });
@@ -71,11 +40,7 @@ describe('kernel peers in a VM: tcmu link (target_core_user, tcm_loop, LIO iSCSI
     process.stderr.write(`# ${s}\n`);
   }
 
-  function step(name: string) {
-    const s = steps.get(name);
-    if (!s) assert.fail(`guest step ${name} did not run (guest rc ${result.rc}${result.timedOut ? ', timed out' : ''}); console tail:\n${result.output.slice(-4000)}`);
-    assert.ok(s.ok, `guest step ${name} failed: ${s.detail}\nconsole tail:\n${result.output.slice(-6000)}`);
-  }
+  const step = (name: string) => guest.step(name);
 
   test('the guest script ran to the end and exited 0', () => {
     assert.equal(result.timedOut, false, 'VM timed out');

@@ -2,7 +2,7 @@
 // and the media control the host's control channel drives (load, eject, swap at run time).
 import type { DeviceConfig, HandlerHost } from '../contract.ts';
 import { Asc, DeviceType, VersionDescriptor } from '../../scsi/constants.ts';
-import { deriveIdentity } from '../../scsi/inquiry.ts';
+import { identityOf } from '../../scsi/inquiry.ts';
 import { ScsiLogicalUnit, type LogicalUnitSpec, type LuLogger } from '../../scsi/logical-unit.ts';
 import { BLOCK, IsoDisc, Profile } from './disc.ts';
 import { capabilitiesPage, cdromModePages, mmcCommands, notReady, type Drive } from './mmc.ts';
@@ -122,15 +122,7 @@ export class CdromLogicalUnit extends ScsiLogicalUnit implements MediaChanger {
 
 /** Builds the drive over an already opened disc (or none); tests call this directly. */
 export function createCdromUnit(config: DeviceConfig, disc: IsoDisc | undefined, log: LuLogger): CdromLogicalUnit {
-  const companyId = config.options?.['naaCompanyId'];
-  const identity = deriveIdentity({
-    name: config.name,
-    vendor: config.vendor,
-    product: config.product,
-    revision: config.revision,
-    serial: config.serial,
-    companyId: typeof companyId === 'number' ? companyId : undefined,
-  });
+  const identity = identityOf(config);
   let lu: CdromLogicalUnit | undefined;
   const drive: Drive = new DriveState<IsoDisc>(disc, {
     mediumChanged: (except) => lu?.ua.addOthers(except, Asc.NOT_READY_TO_READY_CHANGE),

@@ -4,6 +4,7 @@
 import { Asc, SenseKey } from '../../scsi/constants.ts';
 import { checkReserved, truncate, u16 } from '../../scsi/cdb.ts';
 import { CheckCondition, invalidCdbField } from '../../scsi/sense.ts';
+import { preventField } from '../../scsi/prevent.ts';
 import { usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
 import { READ_SPEED_KBS, need, type Drive } from './mmc-drive.ts';
 import { PowerStatus } from './state.ts';
@@ -121,13 +122,9 @@ function startStopUnit(state: Drive) {
 
 function preventAllow(state: Drive) {
   return (ctx: CommandContext): void => {
-    const cdb = ctx.cdb;
-    checkReserved(cdb, 1, 0xff);
-    checkReserved(cdb, 2, 0xff);
-    checkReserved(cdb, 3, 0xff);
-    checkReserved(cdb, 4, 0xfc);
+    const field = preventField(ctx.cdb);
     state.touch(ctx.cmd.nexus.id);
-    state.setPrevent(ctx.cmd.nexus.id, cdb[4]! & 0x03);
+    state.setPrevent(ctx.cmd.nexus.id, field);
   };
 }
 

@@ -18,6 +18,7 @@
 // - PREVENT is per I_T nexus (SPC-5 §6.17): removal is prevented while any nexus prevents; a nexus
 //   loss or a logical unit reset releases it. The Persistent Prevent bit (MMC-6 PREVENT field 1xb)
 //   is kept per nexus too and reported in the operational change event descriptor.
+import { PreventTracker } from '../../scsi/prevent.ts';
 
 export type TrayState = 'open' | 'closed';
 
@@ -62,8 +63,8 @@ export class DriveState<D extends Disc = Disc> {
   disc: D | undefined;
   /** Power condition set by START STOP UNIT (status values of the power event class). */
   power: number = PowerStatus.ACTIVE;
-  private readonly preventers = new Set<string>();
-  private readonly persistent = new Set<string>();
+  private readonly preventers = new PreventTracker();
+  private readonly persistent = new PreventTracker();
   private readonly events = new Map<string, PendingEvents>();
   private readonly hooks: DriveStateHooks;
 
@@ -84,11 +85,11 @@ export class DriveState<D extends Disc = Disc> {
 
   /** Removal is prevented (the tray is locked) while any nexus prevents, persistently or not. */
   get prevented(): boolean {
-    return this.preventers.size > 0 || this.persistent.size > 0;
+    return this.preventers.prevented || this.persistent.prevented;
   }
 
   get persistentPrevented(): boolean {
-    return this.persistent.size > 0;
+    return this.persistent.prevented;
   }
 
   /** A nexus sent a command: from now on it gets events. */
@@ -98,8 +99,8 @@ export class DriveState<D extends Disc = Disc> {
 
   nexusLost(nexusId: string): void {
     this.events.delete(nexusId);
-    this.preventers.delete(nexusId);
-    this.persistent.delete(nexusId);
+    this.preventers.release(nexusId);
+    this.persistent.release(nexusId);
   }
 
   /** Logical unit reset: prevention released everywhere, active power condition. Events stay. */
@@ -111,9 +112,7 @@ export class DriveState<D extends Disc = Disc> {
 
   /** PREVENT ALLOW MEDIUM REMOVAL: field 00b allow, 01b prevent, 10b persistent allow, 11b persistent prevent. */
   setPrevent(nexusId: string, field: number): void {
-    const set = field & 2 ? this.persistent : this.preventers;
-    if (field & 1) set.add(nexusId);
-    else set.delete(nexusId);
+    (field & 2 ? this.persistent : this.preventers).set(nexusId, (field & 1) !== 0);
   }
 
   pending(nexusId: string): PendingEvents | undefined {

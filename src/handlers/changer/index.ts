@@ -18,6 +18,7 @@ import { makePage, type ModePageDef } from '../../scsi/mode-pages.ts';
 import { controlPage } from '../../scsi/spc-pages.ts';
 import { checkReserved, truncate, u16 } from '../../scsi/cdb.ts';
 import { CheckCondition, invalidCdbField } from '../../scsi/sense.ts';
+import { PreventTracker, preventAllowCommand } from '../../scsi/prevent.ts';
 import { usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
 import { Cartridge } from '../../media/cartridge.ts';
 import { tapeDrives, type TapeDrive } from '../tape/index.ts';
@@ -78,7 +79,7 @@ export class Library {
   /** barcode -> cartridge file */
   cartridges = new Map<string, string>();
   readonly openDoors = new Set<number>();
-  readonly preventers = new Set<string>();
+  readonly preventers = new PreventTracker();
 
   constructor(o: LibraryOptions) {
     this.o = o;
@@ -391,30 +392,18 @@ export function changerCommands(lib: Library): CommandEntry[] {
     const action = cdb[4]! & 0x1f;
     checkReserved(cdb, 4, 0xe0);
     if (action === 0) {
-      if (lib.preventers.size > 0) throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, SmcAsc.MEDIUM_REMOVAL_PREVENTED);
+      if (lib.preventers.prevented) throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, SmcAsc.MEDIUM_REMOVAL_PREVENTED);
       lib.openDoors.add(e.address);
     } else if (action === 1) lib.openDoors.delete(e.address);
     else throw invalidCdbField(4, 4);
     await lib.save();
   }
 
-  function preventAllow(ctx: CommandContext): void {
-    const cdb = ctx.cdb;
-    checkReserved(cdb, 1, 0xff);
-    checkReserved(cdb, 2, 0xff);
-    checkReserved(cdb, 3, 0xff);
-    checkReserved(cdb, 4, 0xfc);
-    const prevent = cdb[4]! & 0x03;
-    if (prevent > 1) throw invalidCdbField(4, 1);
-    if (prevent) lib.preventers.add(ctx.cmd.nexus.id);
-    else lib.preventers.delete(ctx.cmd.nexus.id);
-  }
-
   const ex = { exclusive: true } as const;
   return [
     { opcode: Op.INITIALIZE_ELEMENT_STATUS, name: 'INITIALIZE ELEMENT STATUS', usage: usage(Op.INITIALIZE_ELEMENT_STATUS, 0, 0, 0, 0, 0x07), run: initializeElementStatus, ...ex, timeout: { nominal: 5, recommended: 600 } },
     { opcode: Op.OPEN_CLOSE_IE, name: 'OPEN/CLOSE IMPORT/EXPORT ELEMENT', usage: usage(Op.OPEN_CLOSE_IE, 0, 0xff, 0xff, 0x1f, 0x07), run: openClose, ...ex },
-    { opcode: Op.PREVENT_ALLOW, name: 'PREVENT ALLOW MEDIUM REMOVAL', usage: usage(Op.PREVENT_ALLOW, 0, 0, 0, 0x03, 0x07), run: preventAllow, ...ex },
+    { opcode: Op.PREVENT_ALLOW, name: 'PREVENT ALLOW MEDIUM REMOVAL', usage: usage(Op.PREVENT_ALLOW, 0, 0, 0, 0x03, 0x07), run: preventAllowCommand(lib.preventers), ...ex },
     { opcode: Op.POSITION_TO_ELEMENT, name: 'POSITION TO ELEMENT', usage: usage(Op.POSITION_TO_ELEMENT, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0x07), run: positionToElement, ...ex },
     { opcode: Op.INITIALIZE_ELEMENT_STATUS_WITH_RANGE, name: 'INITIALIZE ELEMENT STATUS WITH RANGE', usage: usage(Op.INITIALIZE_ELEMENT_STATUS_WITH_RANGE, 0x03, 0xff, 0xff, 0, 0, 0xff, 0xff, 0, 0x07), run: initializeElementStatus, ...ex, timeout: { nominal: 5, recommended: 600 } },
     { opcode: Op.MOVE_MEDIUM, name: 'MOVE MEDIUM', usage: usage(Op.MOVE_MEDIUM, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0x07), run: moveMedium, access: 'write', ...ex, timeout: { nominal: 10, recommended: 600 } },
@@ -501,7 +490,7 @@ export async function createChanger(config: DeviceConfig, host: HandlerHost): Pr
     commands: changerCommands(lib),
     modePages: changerModePages(lib),
     onReset: () => lib.preventers.clear(),
-    onNexusLost: (n) => lib.preventers.delete(n.id),
+    onNexusLost: (n) => lib.preventers.release(n.id),
     describe: () => ({
       drives: drives.map((d) => d.name),
       slots: lib.of(ElementType.STORAGE).length,

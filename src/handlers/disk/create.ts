@@ -4,7 +4,7 @@ import { FileStore } from '../../backing/file-store.ts';
 import { DEFAULT_NULLIO_SIZE, NullStore } from '../../backing/null-store.ts';
 import type { BlockStore } from '../../backing/store.ts';
 import { DeviceType, VersionDescriptor } from '../../scsi/constants.ts';
-import { deriveIdentity } from '../../scsi/inquiry.ts';
+import { identityOf } from '../../scsi/inquiry.ts';
 import { ScsiLogicalUnit, type LuLogger } from '../../scsi/logical-unit.ts';
 import { invalidParamField } from '../../scsi/sense.ts';
 import { DiskDevice, type DiskSettings } from './device.ts';
@@ -103,15 +103,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
   };
   const dev = new DiskDevice(settings, store, log);
   const medium = new MediumControl(dev);
-  const companyId = config.options?.['naaCompanyId'];
-  const identity = deriveIdentity({
-    name: config.name,
-    vendor: config.vendor,
-    product: config.product,
-    revision: config.revision,
-    serial: config.serial,
-    companyId: typeof companyId === 'number' ? companyId : undefined,
-  });
+  const identity = identityOf(config);
   const vpd = new Map<number, () => Buffer>([
     [
       0xb0,

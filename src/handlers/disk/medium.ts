@@ -13,6 +13,7 @@ import type { Nexus } from '../../scsi/command.ts';
 import { Asc, Op, SenseKey, type AscPair } from '../../scsi/constants.ts';
 import { checkReserved } from '../../scsi/cdb.ts';
 import { CheckCondition, invalidCdbField } from '../../scsi/sense.ts';
+import { PreventTracker, preventAllowCommand } from '../../scsi/prevent.ts';
 import { usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
 import type { DiskDevice } from './device.ts';
 
@@ -27,7 +28,7 @@ const PC = { START_VALID: 0x0, ACTIVE: 0x1, IDLE: 0x2, STANDBY: 0x3, LU_CONTROL:
 export class MediumControl {
   private readonly dev: DiskDevice;
   /** I_T nexuses with PREVENT = 01b in effect (removal is prevented while any is here). */
-  private readonly preventers = new Set<string>();
+  readonly preventers = new PreventTracker();
   power: PowerCondition = 'active';
 
   constructor(dev: DiskDevice) {
@@ -39,12 +40,7 @@ export class MediumControl {
   }
 
   get prevented(): boolean {
-    return this.preventers.size > 0;
-  }
-
-  prevent(nexusId: string, on: boolean): void {
-    if (on) this.preventers.add(nexusId);
-    else this.preventers.delete(nexusId);
+    return this.preventers.prevented;
   }
 
   /** Logical unit reset (and power on): PREVENT released everywhere, active power condition. */
@@ -55,7 +51,7 @@ export class MediumControl {
 
   /** SPC-5 §6.17: the prevention of a nexus ends with the nexus. */
   nexusLost(nexus: Nexus): void {
-    this.preventers.delete(nexus.id);
+    this.preventers.release(nexus.id);
   }
 
   /** A command that needs the active power condition (medium access) wakes the LU up. */
@@ -142,17 +138,6 @@ export function mediumCommands(dev: DiskDevice, medium: MediumControl, o: { log:
     if (!noFlush) await writeBack(immed);
   }
 
-  function preventAllow(ctx: CommandContext): void {
-    const cdb = ctx.cdb;
-    checkReserved(cdb, 1, 0xff);
-    checkReserved(cdb, 2, 0xff);
-    checkReserved(cdb, 3, 0xff);
-    checkReserved(cdb, 4, 0xfc);
-    const prevent = cdb[4]! & 0x03;
-    if (prevent > 1) throw invalidCdbField(4, 1); // 10b/11b: obsolete (MMC persistent prevent)
-    medium.prevent(ctx.cmd.nexus.id, prevent === 1);
-  }
-
   const entries: CommandEntry[] = [
     {
       opcode: Op.START_STOP_UNIT,
@@ -167,7 +152,7 @@ export function mediumCommands(dev: DiskDevice, medium: MediumControl, o: { log:
       opcode: Op.PREVENT_ALLOW_MEDIUM_REMOVAL,
       name: 'PREVENT ALLOW MEDIUM REMOVAL',
       usage: usage(Op.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0x03, 0x07),
-      run: preventAllow,
+      run: preventAllowCommand(medium.preventers),
     });
   }
   return entries;

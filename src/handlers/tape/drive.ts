@@ -6,6 +6,7 @@ import { Cartridge, MediumError, RecordKind } from '../../media/cartridge.ts';
 import { densityByCode } from '../../media/density.ts';
 import { Asc, SenseKey, type AscPair } from '../../scsi/constants.ts';
 import { CheckCondition } from '../../scsi/sense.ts';
+import { PreventTracker } from '../../scsi/prevent.ts';
 import type { LuLogger } from '../../scsi/logical-unit.ts';
 
 const p = (asc: number, ascq: number): AscPair => Object.freeze({ asc, ascq });
@@ -70,7 +71,7 @@ export class TapeDrive {
   /** Device-specific parameter BUFFERED MODE (0: a WRITE is durable before GOOD). */
   bufferedMode = 1;
   compression = true;
-  readonly preventers = new Set<string>();
+  readonly preventers = new PreventTracker();
   /** TapeAlert flags currently set (1..64). */
   readonly tapeAlert = new Set<number>();
   /** Called when a cartridge is loaded (for the unit attention) or removed. */
@@ -87,7 +88,7 @@ export class TapeDrive {
   }
 
   get prevented(): boolean {
-    return this.preventers.size > 0;
+    return this.preventers.prevented;
   }
 
   get present(): boolean {

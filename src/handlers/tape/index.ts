@@ -87,7 +87,7 @@ export function createTapeUnit(config: DeviceConfig, log: LuLogger, reservations
       drive.preventers.clear();
     },
     onNexusLost: (nexus) => {
-      drive.preventers.delete(nexus.id);
+      drive.preventers.release(nexus.id);
     },
     describe: () => drive.describe(),
     flush: () => drive.flush(),

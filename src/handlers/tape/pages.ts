@@ -3,6 +3,7 @@
 import { makePage, type ModePageDef } from '../../scsi/mode-pages.ts';
 import { controlExtensionPage, controlPage, informationalExceptionsPage } from '../../scsi/spc-pages.ts';
 import { type Attribute, type Cartridge } from '../../media/cartridge.ts';
+import type { LogParameter } from '../../scsi/log.ts';
 import type { TapeDrive } from './drive.ts';
 
 export const DATA_COMPRESSION_PAGE = 0x0f;
@@ -65,12 +66,6 @@ export function tapeModePages(): ModePageDef[] {
 }
 
 // ---- log pages ------------------------------------------------------------------------------
-
-export interface LogParameter {
-  readonly code: number;
-  readonly control: number;
-  readonly value: Buffer;
-}
 
 function u64(n: number): Buffer {
   const b = Buffer.alloc(8);

@@ -3,11 +3,13 @@
 import { Asc, SenseKey } from '../../scsi/constants.ts';
 import { checkReserved, truncate, u16, u24, u32 } from '../../scsi/cdb.ts';
 import { CheckCondition, invalidCdbField, invalidParamField, parameterListLength } from '../../scsi/sense.ts';
+import { preventAllowCommand } from '../../scsi/prevent.ts';
+import { INFORMATIONAL_EXCEPTIONS, decodeLogSense, encodeLogPage, findLogPage, supportedPagesLists, type LogPage } from '../../scsi/log.ts';
 import { blockDataOut, requireDataOut, usage, type CommandContext, type CommandEntry, type CommandResult } from '../../scsi/table.ts';
 import { LTO } from '../../media/density.ts';
 import { RecordKind } from '../../media/cartridge.ts';
 import { TapeDrive, signed24 } from './drive.ts';
-import { attributeDef, presentAttributes, tapeLogPages, type LogParameter } from './pages.ts';
+import { attributeDef, presentAttributes, tapeLogPages } from './pages.ts';
 
 export const SscOp = {
   REWIND: 0x01,
@@ -38,6 +40,13 @@ function withSense(ctx: CommandContext, data: Buffer, sense: CheckCondition | un
 
 export function sscCommands(drive: TapeDrive): CommandEntry[] {
   const log = tapeLogPages(drive);
+  // supported pages (00h), the drive's pages and 2Fh by page code, supported pages and subpages (00h/FFh)
+  const [supported, supportedSubpages] = supportedPagesLists(() => logPages);
+  const logPages: readonly LogPage[] = [
+    supported,
+    ...[...[...log].map(([page, build]): LogPage => ({ page, subpage: 0, build })), INFORMATIONAL_EXCEPTIONS].sort((a, b) => a.page - b.page),
+    supportedSubpages,
+  ];
 
   async function read6(ctx: CommandContext): Promise<CommandResult> {
     const cdb = ctx.cdb;
@@ -261,47 +270,9 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
   }
 
   function logSense(ctx: CommandContext): Buffer {
-    const cdb = ctx.cdb;
-    checkReserved(cdb, 1, 0xfc);
-    if (cdb[1]! & 0x01) throw invalidCdbField(1, 0);
-    checkReserved(cdb, 1, 0x02);
-    checkReserved(cdb, 4, 0xff);
-    const page = cdb[2]! & 0x3f;
-    const subpage = cdb[3]!;
-    const pointer = u16(cdb, 5);
-    const alloc = u16(cdb, 7);
-    const codes = [0x00, ...log.keys(), 0x2f].sort((a, b) => a - b);
-    let body: Buffer;
-    if (page === 0 && subpage === 0) {
-      if (pointer !== 0) throw invalidCdbField(5);
-      body = Buffer.from(codes);
-    } else if (page === 0 && subpage === 0xff) {
-      if (pointer !== 0) throw invalidCdbField(5);
-      body = Buffer.from([...codes.flatMap((c) => [c, 0]), 0x00, 0xff]);
-    } else {
-      if (subpage !== 0) throw invalidCdbField(3);
-      const build = page === 0x2f ? () => [{ code: 0, control: 0x03, value: Buffer.from([0, 0, 0xff]) }] : log.get(page);
-      if (!build) throw invalidCdbField(2, 5);
-      const params: LogParameter[] = build();
-      const max = params.reduce((m, x) => Math.max(m, x.code), 0);
-      if (pointer > max) throw invalidCdbField(5);
-      body = Buffer.concat(
-        params
-          .filter((x) => x.code >= pointer)
-          .map((x) => {
-            const h = Buffer.alloc(4);
-            h.writeUInt16BE(x.code, 0);
-            h[2] = x.control;
-            h[3] = x.value.length;
-            return Buffer.concat([h, x.value]);
-          }),
-      );
-    }
-    const h = Buffer.alloc(4);
-    h[0] = (page === 0 ? 0 : 0x80) | (subpage !== 0 ? 0x40 : 0) | page;
-    h[1] = subpage;
-    h.writeUInt16BE(body.length, 2);
-    return truncate(Buffer.concat([h, body]), alloc);
+    const { pageCode, subpage, pointer, alloc } = decodeLogSense(ctx.cdb);
+    if (pageCode !== 0 && subpage !== 0) throw invalidCdbField(3); // no page but 00h has subpages
+    return truncate(encodeLogPage(findLogPage(logPages, pageCode, subpage), pointer), alloc);
   }
 
   function readAttribute(ctx: CommandContext): Buffer {
@@ -379,18 +350,6 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
     });
   }
 
-  function preventAllow(ctx: CommandContext): void {
-    const cdb = ctx.cdb;
-    checkReserved(cdb, 1, 0xff);
-    checkReserved(cdb, 2, 0xff);
-    checkReserved(cdb, 3, 0xff);
-    checkReserved(cdb, 4, 0xfc);
-    const prevent = cdb[4]! & 0x03;
-    if (prevent > 1) throw invalidCdbField(4, 1);
-    if (prevent) drive.preventers.add(ctx.cmd.nexus.id);
-    else drive.preventers.delete(ctx.cmd.nexus.id);
-  }
-
   const ex = { exclusive: true } as const;
   return [
     { opcode: SscOp.REWIND, name: 'REWIND', usage: usage(SscOp.REWIND, 0x01, 0, 0, 0, 0x07), run: rewind, medium: true, access: 'read', ...ex, timeout: { nominal: 1, recommended: 600 } },
@@ -401,7 +360,7 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
     { opcode: SscOp.SPACE_6, name: 'SPACE(6)', usage: usage(SscOp.SPACE_6, 0x0f, 0xff, 0xff, 0xff, 0x07), run: space, medium: true, access: 'read', ...ex, timeout: { nominal: 1, recommended: 600 } },
     { opcode: SscOp.ERASE_6, name: 'ERASE(6)', usage: usage(SscOp.ERASE_6, 0x03, 0, 0, 0, 0x07), run: erase, medium: true, access: 'write', ...ex },
     { opcode: SscOp.LOAD_UNLOAD, name: 'LOAD UNLOAD', usage: usage(SscOp.LOAD_UNLOAD, 0x01, 0, 0, 0x0f, 0x07), run: loadUnload, access: 'read', ...ex, timeout: { nominal: 10, recommended: 600 } },
-    { opcode: SscOp.PREVENT_ALLOW, name: 'PREVENT ALLOW MEDIUM REMOVAL', usage: usage(SscOp.PREVENT_ALLOW, 0, 0, 0, 0x03, 0x07), run: preventAllow, ...ex },
+    { opcode: SscOp.PREVENT_ALLOW, name: 'PREVENT ALLOW MEDIUM REMOVAL', usage: usage(SscOp.PREVENT_ALLOW, 0, 0, 0, 0x03, 0x07), run: preventAllowCommand(drive.preventers), ...ex },
     { opcode: SscOp.LOCATE_10, name: 'LOCATE(10)', usage: usage(SscOp.LOCATE_10, 0x07, 0, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0x07), run: locate, medium: true, access: 'read', ...ex, timeout: { nominal: 1, recommended: 600 } },
     { opcode: SscOp.READ_POSITION, name: 'READ POSITION', usage: usage(SscOp.READ_POSITION, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0x07), run: readPosition, medium: true, access: 'read', ...ex },
     { opcode: SscOp.REPORT_DENSITY_SUPPORT, name: 'REPORT DENSITY SUPPORT', usage: usage(SscOp.REPORT_DENSITY_SUPPORT, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, 0x07), run: reportDensitySupport, ...ex },

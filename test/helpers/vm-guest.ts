@@ -1,0 +1,94 @@
+// The host side of a VM run (kernel/vm/vm.mjs): the repository root, booting one guest script
+// with the share and environment every guest script gets, and the "STEP <name> <ok|fail>
+// <seconds> <detail>" lines guest scripts print (kernel/vm/guest-lib.sh), asserted one by one.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface VmResult {
+  rc: number | null;
+  status: number | null;
+  output: string;
+  seconds: number;
+  timedOut: boolean;
+}
+export interface Kernel {
+  kver: string;
+  seconds: number;
+}
+export interface VmModule {
+  prepareKernel(o?: { log?: (m: string) => void }): Kernel;
+  prepareDebs(set: string, packages: string[], o?: { log?: (m: string) => void }): { root: string; seconds: number };
+  buildInitramfs(kernel: Kernel, out: string): { size: number };
+  runVm(o: Record<string, unknown>): Promise<VmResult>;
+}
+
+function repoRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
+  return d;
+}
+
+export const REPO = repoRoot();
+
+export async function loadVm(): Promise<VmModule> {
+  return (await import(join(REPO, 'kernel/vm/vm.mjs'))) as VmModule;
+}
+
+/** Boots the kernel with `<share>/initramfs.cpio` and runs `script` (relative to the repo) in the guest. */
+export function runGuest(vm: VmModule, kernel: Kernel, o: { script: string; share: string; timeoutMs: number; env: Record<string, string> }): Promise<VmResult> {
+  return vm.runVm({
+    kernel,
+    initramfs: join(o.share, 'initramfs.cpio'),
+    script: join(REPO, o.script),
+    share: o.share,
+    cwd: REPO,
+    timeoutMs: o.timeoutMs,
+    env: o.env,
+    onOutput: process.env.FILEIO_VM_VERBOSE ? (s: string) => process.stderr.write(s) : undefined,
+  });
+}
+
+export interface GuestStep {
+  ok: boolean;
+  at: number;
+  detail: string;
+}
+
+/** One guest script run of a VM test: its result and its STEP lines. */
+export class GuestRun {
+  readonly kernel: Kernel;
+  readonly result: VmResult;
+  readonly steps = new Map<string, GuestStep>();
+
+  constructor(kernel: Kernel, result: VmResult) {
+    this.kernel = kernel;
+    this.result = result;
+    for (const line of result.output.split('\n')) {
+      const m = /^STEP (\S+) (ok|fail) ([\d.]+) ?(.*)$/.exec(line);
+      if (m) this.steps.set(m[1]!, { ok: m[2] === 'ok', at: Number(m[3]), detail: m[4]! });
+    }
+  }
+
+  /** Asserts that the guest step ran and succeeded. */
+  step(name: string): void {
+    const { result } = this;
+    const s = this.steps.get(name);
+    if (!s) assert.fail(`guest step ${name} did not run (guest rc ${result.rc}${result.timedOut ? ', timed out' : ''}); console tail:\n${result.output.slice(-4000)}`);
+    assert.ok(s.ok, `guest step ${name} failed: ${s.detail}\nconsole tail:\n${result.output.slice(-6000)}`);
+  }
+}
+
+/**
+ * A VM test's boot: the kernel, an initramfs in `share`, then `script` with RESULTS = share and
+ * REPO in its environment. `onKernel` runs once the kernel is ready.
+ */
+export async function bootGuest(o: { script: string; share: string; timeoutMs: number; onKernel?: (k: Kernel) => void }): Promise<GuestRun> {
+  const vm = await loadVm();
+  const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
+  o.onKernel?.(kernel);
+  vm.buildInitramfs(kernel, join(o.share, 'initramfs.cpio'));
+  const result = await runGuest(vm, kernel, { script: o.script, share: o.share, timeoutMs: o.timeoutMs, env: { RESULTS: o.share, REPO } });
+  return new GuestRun(kernel, result);
+}
