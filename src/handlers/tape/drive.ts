@@ -2,7 +2,7 @@
 // the logical position, fixed/variable block mode, buffered mode, PREVENT per nexus, counters.
 // Positions are logical object numbers: record i of the cartridge is object i; BOP is 0 and EOD
 // is `cart.count`. Commands run one at a time (every tape command is exclusive in the task set).
-import { Cartridge, MediumError, RecordKind } from '../../media/cartridge.ts';
+import { Cartridge, MediumError, RecordKind, lowerBound } from '../../media/cartridge.ts';
 import { densityByCode } from '../../media/density.ts';
 import { Asc, SenseKey, type AscPair } from '../../scsi/constants.ts';
 import { CheckCondition } from '../../scsi/sense.ts';
@@ -324,7 +324,7 @@ export class TapeDrive {
     if (count === 0) return;
     const marks = c.markList();
     if (count > 0) {
-      const next = marks[lowerBoundOf(marks, this.pos)]; // first mark at or after pos
+      const next = marks[lowerBound(marks, this.pos)]; // first mark at or after pos
       const limit = Math.min(next ?? c.count, c.count);
       if (this.pos + count <= limit) {
         this.pos += count;
@@ -339,7 +339,7 @@ export class TapeDrive {
       throw this.eodSense(count - spaced);
     }
     const want = -count;
-    const k = lowerBoundOf(marks, this.pos) - 1; // last mark before pos
+    const k = lowerBound(marks, this.pos) - 1; // last mark before pos
     const prev = k >= 0 ? marks[k]! : -1;
     if (this.pos - want > prev) {
       this.pos -= want;
@@ -360,7 +360,7 @@ export class TapeDrive {
     if (count === 0) return;
     const list = c.markList(kind);
     if (count > 0) {
-      const first = lowerBoundOf(list, this.pos);
+      const first = lowerBound(list, this.pos);
       const target = first + count - 1;
       if (target < list.length) {
         this.pos = list[target]! + 1;
@@ -371,7 +371,7 @@ export class TapeDrive {
       throw this.eodSense(count - spaced);
     }
     const want = -count;
-    const before = lowerBoundOf(list, this.pos); // marks before pos
+    const before = lowerBound(list, this.pos); // marks before pos
     if (before >= want) {
       this.pos = list[before - want]!; // BOP side of the mark
       return;
@@ -388,7 +388,7 @@ export class TapeDrive {
     const n = Math.abs(count);
     const runStartsAt = (j: number): boolean => j + n - 1 < list.length && list[j + n - 1]! - list[j]! === n - 1;
     if (count > 0) {
-      for (let j = lowerBoundOf(list, this.pos); j < list.length; j++) {
+      for (let j = lowerBound(list, this.pos); j < list.length; j++) {
         if (runStartsAt(j)) {
           this.pos = list[j + n - 1]! + 1;
           return;
@@ -397,7 +397,7 @@ export class TapeDrive {
       this.pos = c.count;
       throw this.eodSense(count);
     }
-    for (let j = lowerBoundOf(list, this.pos) - n; j >= 0; j--) {
+    for (let j = lowerBound(list, this.pos) - n; j >= 0; j--) {
       if (runStartsAt(j) && list[j + n - 1]! < this.pos) {
         this.pos = list[j]!;
         return;
@@ -491,15 +491,4 @@ export class TapeDrive {
       ...(this.element !== undefined ? { element: this.element } : {}),
     };
   }
-}
-
-function lowerBoundOf(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

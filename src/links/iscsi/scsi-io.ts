@@ -163,30 +163,18 @@ function execute(conn: IscsiConnection, task: Task): void {
     return;
   }
   // One fixed shape; the AbortSignal is made only if the device asks for it.
-  const cmd: ScsiCommand = pdu.write
-    ? {
-        cdb: pdu.cdb,
-        nexus: s.nexus!,
-        lun: task.lun,
-        tag: task.itt,
-        attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
-        expectedLength: pdu.edtl,
-        dataOut: task.writer!.data ?? NO_DATA,
-        get signal() {
-          return task.signal;
-        },
-      }
-    : {
-        cdb: pdu.cdb,
-        nexus: s.nexus!,
-        lun: task.lun,
-        tag: task.itt,
-        attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
-        expectedLength: pdu.edtl,
-        get signal() {
-          return task.signal;
-        },
-      };
+  const cmd: ScsiCommand = {
+    cdb: pdu.cdb,
+    nexus: s.nexus!,
+    lun: task.lun,
+    tag: task.itt,
+    attribute: ATTRIBUTES[pdu.attr] ?? 'simple',
+    expectedLength: pdu.edtl,
+    dataOut: pdu.write ? (task.writer!.data ?? NO_DATA) : undefined,
+    get signal() {
+      return task.signal;
+    },
+  };
   let p: Promise<ScsiResponse>;
   try {
     p = s.target!.port.execute(cmd);
