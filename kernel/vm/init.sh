@@ -44,7 +44,8 @@ mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 ln -sf /proc/self/fd /newroot/dev/fd
 mount -t configfs configfs /newroot/sys/kernel/config 2>/dev/null
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the overlay of the host's /tmp (writes land in the tmpfs upper layer): the repository
+# under test may itself live in /tmp (CI clones anywhere), and the guest must see it.
 mount -t tmpfs tmpfs /newroot/run
 mkdir -p /newroot$SHARE
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share /newroot$SHARE || report 122
