@@ -295,20 +295,7 @@ export class TcmuRing {
       this.#reject(slot, cmdId, decoded.code, decoded.message);
       return true;
     }
-    const { cdb, iovecs, bidiIovecs, difIovecs, dataLength, bidiLength, direction } = decoded.body;
-    const cmd: TcmuCommand = Object.freeze({
-      kind: 'cmd' as const,
-      cmdId,
-      cdb,
-      iovecs,
-      bidiIovecs,
-      difIovecs,
-      dataLength,
-      bidiLength,
-      direction,
-      entryOffset: off,
-      seq: this.#seq++,
-    });
+    const cmd: TcmuCommand = Object.freeze({ kind: 'cmd' as const, cmdId, ...decoded.body, entryOffset: off, seq: this.#seq++ });
     this.#inFlight.set(cmdId, { cmd, slot });
     this.stats.commands++;
     events.push(cmd);
