@@ -42,6 +42,8 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 /** Services the host offers a handler. */
 export interface HandlerHost {
   log(level: LogLevel, message: string): void;
+  /** A unit created earlier in this process, by device name (a changer finds its drives here). */
+  unit?(name: string): LogicalUnit | undefined;
 }
 
 export interface HandlerModule {

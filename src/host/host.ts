@@ -93,7 +93,7 @@ export class Host {
     }
     const units = new Map<string, LogicalUnit>();
     try {
-      for (const dev of cfg.devices) units.set(dev.name, await createUnit(dev, registry, log));
+      for (const dev of cfg.devices) units.set(dev.name, await createUnit(dev, registry, log, units));
       const ctx: LinkContext = {
         targets: cfg.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, luns: new Map(t.luns.map((l) => [l.lun, units.get(l.device)!])) })),
         portal: cfg.portal,
@@ -157,9 +157,9 @@ export class Host {
   }
 }
 
-async function createUnit(dev: DeviceConfig, registry: HandlerRegistry, log: Logger): Promise<LogicalUnit> {
+async function createUnit(dev: DeviceConfig, registry: HandlerRegistry, log: Logger, units: ReadonlyMap<string, LogicalUnit>): Promise<LogicalUnit> {
   const handler = await registry.load(dev.type);
-  const host: HandlerHost = { log: (level, message) => log(level, `${dev.name}: ${message}`) };
+  const host: HandlerHost = { log: (level, message) => log(level, `${dev.name}: ${message}`), unit: (name) => units.get(name) };
   try {
     return await handler.create(dev, host);
   } catch (e) {

@@ -47,6 +47,8 @@ export class CdromLogicalUnit extends ScsiLogicalUnit implements MediaChanger {
   private readonly forceProfile: 'cd' | 'dvd' | undefined;
   /** Media changes run one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** The changer whose data transfer element this drive is: only it changes the disc. */
+  heldBy: string | undefined;
 
   constructor(spec: LogicalUnitSpec, drive: Drive, forceProfile: 'cd' | 'dvd' | undefined) {
     super(spec);
@@ -68,6 +70,14 @@ export class CdromLogicalUnit extends ScsiLogicalUnit implements MediaChanger {
   }
 
   media(req: MediaRequest): Promise<Record<string, unknown>> {
+    if (this.heldBy !== undefined && req.action !== 'status') {
+      return Promise.reject(new Error(`${this.name} is a drive of the jukebox ${this.heldBy}: discs move with MOVE MEDIUM (e.g. mtx), not with media ${req.action}`));
+    }
+    return this.changerMedia(req);
+  }
+
+  /** A media change by the changer holding the drive (or by media() once it has checked). */
+  changerMedia(req: MediaRequest): Promise<Record<string, unknown>> {
     const run = this.chain.then(() => this.change(req));
     this.chain = run.catch(() => undefined);
     return run;
