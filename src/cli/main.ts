@@ -20,7 +20,7 @@ import {
   type ServeConfig,
 } from '../host/config.ts';
 import { ConfigError, StartupError } from '../host/errors.ts';
-import { Host } from '../host/host.ts';
+import { Host, type ServedLun } from '../host/host.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
@@ -209,17 +209,20 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
-    host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control });
+    host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control, onServed: (s) => printServed(s, !!opts.json) });
   } catch (e) {
     return fail(e, !!opts.json);
   }
-  for (const s of host.served) {
-    const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : '';
-    const via = s.via === 'tcmu' ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})` : '';
-    statusLine(!!opts.json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
-  }
+  for (const s of host.served) printServed(s, !!opts.json);
   if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt media load|eject|swap NAME [ISO])`);
   return serveUntilSignal(host, log, !!opts.json);
+}
+
+/** The status line of one served LUN (at start, and for LUNs added while running). */
+function printServed(s: ServedLun, json: boolean): void {
+  const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : '';
+  const via = s.via === 'tcmu' ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})` : '';
+  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
 }
 
 function serveUntilSignal(host: Host, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {

@@ -240,21 +240,28 @@ export function parseConfigFile(text: string, where: string, knownTypes: readonl
 }
 
 /**
- * "libraries": [{ name, cartridges: FOLDER, drives: 2 | ["name", ...], slots: 20, mailSlots: 1,
- * generation?: 1-9, state?: FILE, iqn?: IQN }] — a tape library: tape drives (type "tape",
- * created empty) and a changer (type "changer") over a folder of cartridge files, served as one
- * target: the changer at LUN 0, the drives at LUN 1, 2, ...
+ * "libraries": [{ name, media?: "tape" | "optical", cartridges: FOLDER (tape) | images: FOLDER
+ * (optical), drives: 2 | ["name", ...], slots: 20, mailSlots: 1, generation?: 1-9 (tape),
+ * state?: FILE, iqn?: IQN, vendor?, product? }] — a tape library (tape drives and a changer over a
+ * folder of cartridge files) or an optical jukebox (cdrom drives and a changer over a folder of
+ * disc images). Drives are created empty; the library is one target: the changer at LUN 0, the
+ * drives at LUN 1, 2, ...
  */
 function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTypes: readonly string[]): Array<{ name: string; devices: DeviceConfig[]; target: TargetConfig }> {
   if (!Array.isArray(raw)) throw new ConfigError(where, 'libraries', 'must be an array of { name, cartridges, drives, slots, mailSlots }');
-  if (!knownTypes.includes('tape') || !knownTypes.includes('changer')) throw new ConfigError(where, 'libraries', 'needs the "tape" and "changer" handler types');
   return raw.map((l: unknown, i: number) => {
     const at = `libraries[${i}]`;
     if (!isObject(l)) throw new ConfigError(where, at, 'must be an object');
-    const known = ['name', 'cartridges', 'drives', 'slots', 'mailSlots', 'generation', 'state', 'iqn', 'vendor', 'product'];
-    for (const key of Object.keys(l)) if (!known.includes(key)) throw new ConfigError(where, `${at}.${key}`, `unknown field (known: ${known.join(', ')})`);
+    const media = l.media ?? 'tape';
+    if (media !== 'tape' && media !== 'optical') throw new ConfigError(where, `${at}.media`, 'must be "tape" or "optical"');
+    const driveType = media === 'tape' ? 'tape' : 'cdrom';
+    const folderKey = media === 'tape' ? 'cartridges' : 'images';
+    if (!knownTypes.includes(driveType) || !knownTypes.includes('changer')) throw new ConfigError(where, at, `needs the "${driveType}" and "changer" handler types`);
+    const known = ['name', 'media', folderKey, 'drives', 'slots', 'mailSlots', ...(media === 'tape' ? ['generation'] : []), 'state', 'iqn', 'vendor', 'product'];
+    for (const key of Object.keys(l)) if (!known.includes(key)) throw new ConfigError(where, `${at}.${key}`, `unknown field for a ${media} library (known: ${known.join(', ')})`);
     const name = checkDeviceName(l.name, where, `${at}.name`);
-    if (typeof l.cartridges !== 'string' || l.cartridges === '') throw new ConfigError(where, `${at}.cartridges`, 'must be the path of a folder of cartridge files');
+    const folder = l[folderKey];
+    if (typeof folder !== 'string' || folder === '') throw new ConfigError(where, `${at}.${folderKey}`, `must be the path of a folder of ${media === 'tape' ? 'cartridge files' : 'disc images (*.iso, *.img)'}`);
     const count = (key: string, fallback: number, max: number): number => {
       const v = l[key];
       if (v === undefined) return fallback;
@@ -265,13 +272,13 @@ function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTyp
     if (Array.isArray(l.drives)) driveNames = l.drives.map((d: unknown, k: number) => checkDeviceName(d, where, `${at}.drives[${k}]`));
     else driveNames = Array.from({ length: count('drives', 1, 64) }, (_, k) => `${name}-drive${k}`);
     const generation = l.generation === undefined ? undefined : count('generation', 9, 9);
-    const drives: DeviceConfig[] = driveNames.map((d) => ({ ...deviceDefaults(d, 'tape'), file: '-', removable: true, ...(generation ? { options: { generation } } : {}) }));
-    const options: Record<string, unknown> = { drives: driveNames, slots: count('slots', 20, 1024), mailSlots: count('mailSlots', 1, 239) };
+    const drives: DeviceConfig[] = driveNames.map((d) => ({ ...deviceDefaults(d, driveType), file: '-', removable: true, ...(generation ? { options: { generation } } : {}) }));
+    const options: Record<string, unknown> = { ...(media === 'optical' ? { media } : {}), drives: driveNames, slots: count('slots', 20, 1024), mailSlots: count('mailSlots', 1, 239) };
     if (l.state !== undefined) {
       if (typeof l.state !== 'string') throw new ConfigError(where, `${at}.state`, 'must be a file path');
       options.state = l.state;
     }
-    const changer: DeviceConfig = { ...deviceDefaults(name, 'changer'), file: l.cartridges, removable: true, options };
+    const changer: DeviceConfig = { ...deviceDefaults(name, 'changer'), file: folder, removable: true, options };
     if (typeof l.vendor === 'string') changer.vendor = l.vendor;
     if (typeof l.product === 'string') changer.product = l.product;
     const iqn = l.iqn !== undefined ? checkIqn(l.iqn, where, `${at}.iqn`) : checkIqn(defaultTargetIqn(iqnPrefix, name), where, `${at}.name`);

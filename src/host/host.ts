@@ -14,6 +14,7 @@ import type { Logger } from './log.ts';
 import type { HandlerRegistry } from './registry.ts';
 import { ControlServer, defaultControlPath, type ControlRequest } from './control.ts';
 import { isMediaChanger } from '../handlers/cdrom/create.ts';
+import { folderSetDevices, openFolderSet, type FolderSet } from './folder-sets.ts';
 
 export interface ServedLun {
   device: string;
@@ -34,6 +35,8 @@ export interface HostOptions {
   export?: ExportKind;
   /** Control socket path (media changes at run time); default defaultControlPath(); false: none. */
   control?: string | false;
+  /** Told about every LUN added while running (a new image in a folder of ISOs). */
+  onServed?: (lun: ServedLun) => void;
 }
 
 /** The embedded iSCSI target as a Link. */
@@ -41,10 +44,17 @@ class IscsiLink implements Link {
   readonly name = 'iscsi';
   readonly #server: IscsiServer;
   readonly #ctx: LinkContext;
+  readonly #ports = new Map<string, ScsiTarget>();
+  /** iscsi://host:port once listening. */
+  #base = '';
 
   constructor(ctx: LinkContext) {
     this.#ctx = ctx;
-    const targets = ctx.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, port: new ScsiTarget(new Map(t.luns)) }));
+    const targets = ctx.targets.map((t) => {
+      const port = new ScsiTarget(new Map(t.luns));
+      this.#ports.set(t.iqn, port);
+      return { iqn: t.iqn, alias: t.alias, port };
+    });
     this.#server = new IscsiServer({ host: ctx.portal.host, port: ctx.portal.port, targets, log: ctx.log });
   }
 
@@ -53,10 +63,15 @@ class IscsiLink implements Link {
     const where = await this.#server.listen().catch((e: Error) => {
       throw new StartupError(`cannot listen on ${portal.host}:${portal.port}: ${e.message}`);
     });
-    const host = where.host.includes(':') ? `[${where.host}]` : where.host;
-    return this.#ctx.targets.flatMap((t) =>
-      [...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `iscsi://${host}:${where.port}/${t.iqn}/${lun}` })),
-    );
+    this.#base = `iscsi://${where.host.includes(':') ? `[${where.host}]` : where.host}:${where.port}`;
+    return this.#ctx.targets.flatMap((t) => [...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `${this.#base}/${t.iqn}/${lun}` })));
+  }
+
+  async addLun(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun> {
+    const port = this.#ports.get(target);
+    if (!port) throw new Error(`no target ${target}`);
+    port.addLun(lun, lu);
+    return { device: lu.name, target, lun, url: `${this.#base}/${target}/${lun}` };
   }
 
   stats(): Record<string, unknown> {
@@ -76,6 +91,9 @@ export class Host {
   private closing?: Promise<void>;
   /** The control channel, when a device has media to change (see control.ts). */
   control?: ControlServer;
+  /** Folders of images served as sets of drives (they grow at run time). */
+  private sets: FolderSet[] = [];
+  private onServed: ((lun: ServedLun) => void) | undefined;
 
   private constructor(units: LogicalUnit[], link: Link, served: ServedLun[], log: Logger) {
     this.units = units;
@@ -92,23 +110,38 @@ export class Host {
       throw new StartupError(`--export ${o.export} applies to --link tcmu only (the link is ${choice.link})`);
     }
     const units = new Map<string, LogicalUnit>();
+    const sets = new Map<string, FolderSet>();
     try {
-      for (const dev of cfg.devices) units.set(dev.name, await createUnit(dev, registry, log, units));
+      const folders = new Set((await folderSetDevices(cfg.devices)).map((d) => d.name));
+      for (const dev of cfg.devices) {
+        if (!folders.has(dev.name)) {
+          units.set(dev.name, await createUnit(dev, registry, log, units));
+          continue;
+        }
+        const folderSet = await openFolderSet(dev, cfg.targets, log);
+        sets.set(dev.name, folderSet);
+        for (const lu of folderSet.set.drives.values()) {
+          if (units.has(lu.name)) throw new StartupError(`${dev.name}: drive name ${lu.name} is already a device name`);
+          units.set(lu.name, lu);
+        }
+      }
+      const lunsOf = (t: ServeConfig['targets'][number]): Map<number, LogicalUnit> => {
+        const set = sets.get(t.luns[0]!.device);
+        return set ? new Map([...set.set.drives].sort((x, y) => x[0] - y[0])) : new Map(t.luns.map((l) => [l.lun, units.get(l.device)!]));
+      };
       const ctx: LinkContext = {
-        targets: cfg.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, luns: new Map(t.luns.map((l) => [l.lun, units.get(l.device)!])) })),
+        targets: cfg.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, luns: lunsOf(t) })),
         portal: cfg.portal,
         log,
       };
       const link: Link = choice.link === 'tcmu' ? new TcmuLink({ ...ctx, export: o.export ?? 'local' }) : new IscsiLink(ctx);
       const luns = await link.start();
-      const served = luns.map((l): ServedLun => {
-        const dev = cfg.devices.find((d) => d.name === l.device)!;
-        const s: ServedLun = { device: dev.name, type: dev.type, file: dev.file, target: l.target, lun: l.lun, url: l.url, via: link.name, details: units.get(dev.name)!.describe() };
-        if (l.link) s.link = l.link;
-        return s;
-      });
+      const served = luns.map((l) => servedLun(l, units.get(l.device)!, link.name, cfg.devices.find((d) => d.name === l.device)));
       const host = new Host([...units.values()], link, served, log);
-      if (o.control !== false && host.units.some(isMediaChanger)) {
+      host.onServed = o.onServed;
+      host.sets = [...sets.values()];
+      for (const { set, target } of host.sets) set.start({ addLun: async (lun, lu) => void (await host.addLun(target, lun, lu)) });
+      if (o.control !== false && (host.units.some(isMediaChanger) || host.sets.length > 0)) {
         const path = o.control ?? defaultControlPath();
         host.control = await ControlServer.listen(path, (req) => host.handleControl(req)).catch((e: Error) => {
           log('warn', `no control channel: ${e.message}`);
@@ -117,9 +150,24 @@ export class Host {
       }
       return host;
     } catch (e) {
+      await Promise.allSettled([...sets.values()].map((s) => s.set.close()));
       await Promise.allSettled([...units.values()].map((u) => u.close()));
       throw e;
     }
+  }
+
+  /** Serves one more LUN on a running target (the link must support it); reports it like those served at start. */
+  async addLun(target: string, lun: number, lu: LogicalUnit): Promise<ServedLun> {
+    if (this.closing) throw new Error('shutting down');
+    if (!this.link.addLun) throw new Error(`the ${this.link.name} link cannot add LUNs while running; restart to serve ${lu.name}`);
+    if (this.units.some((u) => u.name === lu.name)) throw new Error(`device name ${lu.name} is already used`);
+    const l = await this.link.addLun(target, lun, lu);
+    this.units.push(lu);
+    const s = servedLun(l, lu, this.link.name, undefined);
+    this.served.push(s);
+    this.log('info', `${lu.name}: new LUN ${lun} of ${target} -> ${l.url}`);
+    this.onServed?.(s);
+    return s;
   }
 
   stats(): Record<string, unknown> {
@@ -143,6 +191,7 @@ export class Host {
   close(timeoutMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
       try {
+        await Promise.allSettled(this.sets.map((s) => s.set.close()));
         await this.control?.close();
         await this.link.close(timeoutMs);
       } finally {
@@ -155,6 +204,14 @@ export class Host {
     })();
     return this.closing;
   }
+}
+
+function servedLun(l: LinkLun, lu: LogicalUnit, via: string, dev: DeviceConfig | undefined): ServedLun {
+  const details = lu.describe();
+  const file = dev?.file ?? (typeof details.backing === 'string' ? details.backing : undefined);
+  const s: ServedLun = { device: lu.name, type: dev?.type ?? lu.type, file, target: l.target, lun: l.lun, url: l.url, via, details };
+  if (l.link) s.link = l.link;
+  return s;
 }
 
 async function createUnit(dev: DeviceConfig, registry: HandlerRegistry, log: Logger, units: ReadonlyMap<string, LogicalUnit>): Promise<LogicalUnit> {

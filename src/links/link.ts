@@ -35,6 +35,11 @@ export interface Link {
   /** Starts serving; resolves with every LUN served. Rejects (and cleans up) on failure. */
   start(): Promise<LinkLun[]>;
   stats(): Record<string, unknown>;
+  /**
+   * Optional: serves one more LUN on a running target (a new image in a folder of ISOs). Rejects
+   * when the target is unknown or the LUN taken. A link without it cannot grow at run time.
+   */
+  addLun?(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun>;
   /** Finishes or fails in-flight commands and removes what the link created. Idempotent. */
   close(timeoutMs: number): Promise<void>;
 }

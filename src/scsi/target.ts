@@ -1,5 +1,6 @@
 // A SCSI target device as the embedded iSCSI link sees it: routes by LUN, answers REPORT LUNS and
-// commands to absent LUNs itself (SPC-5 §6.33, SAM-5 §5.11), fans task management out to the LUs.
+// commands to absent LUNs itself (SPC-5 §6.33, SAM-5 §5.11), fans task management out to the LUs,
+// and takes new LUNs at run time (UNIT ATTENTION 3F/0E REPORTED LUNS DATA HAS CHANGED).
 import type {
   LogicalUnit,
   Nexus,
@@ -49,6 +50,20 @@ export class ScsiTarget implements ScsiTargetPort {
     return this.luns.has(lun);
   }
 
+  /**
+   * Adds a logical unit while the target runs. Every I_T nexus that has talked to a logical unit
+   * of this target gets UNIT ATTENTION 3F/0E REPORTED LUNS DATA HAS CHANGED there (SPC-5 §6.33);
+   * a nexus that has not will see the power-on UA first anyway.
+   */
+  addLun(lun: number, lu: LogicalUnit): void {
+    if (!Number.isInteger(lun) || lun < 0 || lun > 16383) throw new RangeError(`LUN ${lun} is outside 0..16383`);
+    if (this.luns.has(lun)) throw new Error(`LUN ${lun} is already in use`);
+    for (const other of this.luns.values()) {
+      if (other instanceof ScsiLogicalUnit) other.ua.addAll(Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
+    }
+    this.luns.set(lun, lu);
+  }
+
   async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     const op = cmd.cdb[0];
     try {
@@ -96,8 +111,8 @@ export class ScsiTarget implements ScsiTargetPort {
     const body = Buffer.concat(luns.map(encodeLun));
     const h = Buffer.alloc(8);
     h.writeUInt32BE(body.length, 0);
-    const lu = this.luns.get(cmd.lun);
-    if (lu instanceof ScsiLogicalUnit) lu.ua.clear(cmd.nexus.id, Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
+    // the nexus now knows the inventory: 3F/0E is cleared on every logical unit it reaches
+    for (const lu of this.luns.values()) if (lu instanceof ScsiLogicalUnit) lu.ua.clear(cmd.nexus.id, Asc.REPORTED_LUNS_DATA_HAS_CHANGED);
     return { status: Status.GOOD, data: truncate(Buffer.concat([h, body]), alloc) };
   }
 

@@ -132,8 +132,8 @@ export class ImageFolderWatcher {
   private fsw: FSWatcher | undefined;
   private interval: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  /** Scans run one after another, each with its events handled before the next. */
+  private serial: Promise<void> = Promise.resolve();
   private closed = false;
   private unreadable = false;
 
@@ -179,25 +179,20 @@ export class ImageFolderWatcher {
     this.kick(0);
   }
 
-  /** Asks for a scan soon (bursts of file system events become one scan). */
+  /** Asks for a scan soon (a burst of file system events becomes one scan). */
   kick(delayMs = this.o.debounceMs ?? 200): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.pending) return;
+    if (this.closed || this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.running = this.runOnce().finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+      void this.rescan();
     }, delayMs);
     this.pending.unref();
+  }
+
+  /** Scans now, after any scan in progress; resolves once its events are handled. */
+  rescan(): Promise<void> {
+    this.serial = this.serial.then(() => this.runOnce());
+    return this.serial;
   }
 
   private async runOnce(): Promise<void> {
@@ -224,6 +219,6 @@ export class ImageFolderWatcher {
     if (this.interval) clearInterval(this.interval);
     if (this.pending) clearTimeout(this.pending);
     this.pending = undefined;
-    await this.running;
+    await this.serial;
   }
 }

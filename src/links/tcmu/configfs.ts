@@ -241,25 +241,7 @@ export async function createExport(spec: ExportSpec): Promise<Export> {
     const nexus = await tryRead(`${tpgPath}/nexus`);
     if (!nexus) await writeFile(`${tpgPath}/nexus`, naaFor(spec.iqn, 'initiator'));
   }
-  for (const l of spec.luns) {
-    const path = `${tpgPath}/lun/lun_${l.lun}`;
-    await ensureDir(path);
-    let link: string | undefined;
-    for (const e of await tryList(path)) {
-      try {
-        const t = resolve(path, await readlink(`${path}/${e}`));
-        if (t === resolve(l.backstore.path)) link = `${path}/${e}`;
-        else await unlink(`${path}/${e}`); // a LUN of something else: replace it
-      } catch {
-        // attribute files
-      }
-    }
-    if (link === undefined) {
-      link = `${path}/${l.backstore.name}`;
-      await symlink(l.backstore.path, link);
-    }
-    luns.push({ lun: l.lun, path, link });
-  }
+  for (const l of spec.luns) luns.push(await linkLun(tpgPath, l));
   if (spec.kind === 'iscsi') {
     const portal = spec.portal ?? { host: '127.0.0.1', port: 3260 };
     npPath = `${tpgPath}/np/${portalDir(portal)}`;
@@ -272,6 +254,37 @@ export async function createExport(spec: ExportSpec): Promise<Export> {
     await writeFile(`${tpgPath}/enable`, '1');
   }
   return { kind: spec.kind, wwnPath, tpgPath, luns, npPath };
+}
+
+/**
+ * Makes tpg/lun/lun_N point at the backstore: adopts a link an earlier run left, replaces a link
+ * to anything else. With tcm_loop the kernel adds the SCSI device (and probes it) on symlink.
+ */
+async function linkLun(tpgPath: string, l: ExportLun): Promise<{ lun: number; path: string; link: string }> {
+  const path = `${tpgPath}/lun/lun_${l.lun}`;
+  await ensureDir(path);
+  let link: string | undefined;
+  for (const e of await tryList(path)) {
+    try {
+      const t = resolve(path, await readlink(`${path}/${e}`));
+      if (t === resolve(l.backstore.path)) link = `${path}/${e}`;
+      else await unlink(`${path}/${e}`); // a LUN of something else: replace it
+    } catch {
+      // attribute files
+    }
+  }
+  if (link === undefined) {
+    link = `${path}/${l.backstore.name}`;
+    await symlink(l.backstore.path, link);
+  }
+  return { lun: l.lun, path, link };
+}
+
+/** One more LUN in a running export (a new image in a folder of ISOs); returns the export with it. */
+export async function addExportLun(ex: Export, l: ExportLun): Promise<Export> {
+  if (ex.luns.some((x) => x.lun === l.lun)) throw new Error(`${ex.tpgPath}: LUN ${l.lun} is already exported`);
+  const added = await linkLun(ex.tpgPath, l);
+  return { ...ex, luns: [...ex.luns, added] };
 }
 
 /** Tears the export down in reverse order. LUN unlinks may send commands to us: keep serving. */

@@ -14,6 +14,7 @@ import { listUio, UioDevice, type UioInfo } from '../../ffi/uio.ts';
 import { StartupError } from '../../host/errors.ts';
 import type { Link, LinkContext, LinkLun } from '../link.ts';
 import {
+  addExportLun,
   backstoreAction,
   createBackstore,
   createExport,
@@ -106,7 +107,8 @@ export class TcmuLink implements Link {
   readonly name = 'tcmu';
   readonly #o: TcmuLinkOptions;
   readonly #served = new Map<string, Served>();
-  readonly #exports: Export[] = [];
+  /** Target IQN -> its export (and the spec it was made from), in creation order. */
+  readonly #exports = new Map<string, { ex: Export; spec: ExportSpec }>();
   #closing?: Promise<void>;
 
   constructor(o: TcmuLinkOptions) {
@@ -131,25 +133,10 @@ export class TcmuLink implements Link {
           luns: [...t.luns].map(([lun, lu]) => ({ lun, backstore: this.#served.get(lu.name)!.backstore })),
           portal: this.#o.portal,
         };
-        if (spec.kind === 'local') {
-          for (const lu of t.luns.values()) {
-            const drv = initiatorDriverFor(lu.peripheralType);
-            if (drv) await ensureModule(drv).catch((e: Error) => this.#o.log('warn', `modprobe ${drv}: ${e.message}`));
-          }
-        }
+        for (const lu of t.luns.values()) await this.#loadInitiatorDriver(spec, lu);
         const ex = await createExport(spec);
-        this.#exports.push(ex);
-        for (const [lun, lu] of t.luns) {
-          const s = this.#served.get(lu.name)!;
-          const url = spec.kind === 'local' ? ((await localDeviceOf(ex, lun)) ?? `${ex.tpgPath}/lun/lun_${lun}`) : iscsiUrl(spec, lun);
-          out.push({
-            device: lu.name,
-            target: t.iqn,
-            lun,
-            url,
-            link: { export: spec.kind, backstore: s.backstore.path, uio: s.uio.info.devPath, reattached: s.reattached },
-          });
-        }
+        this.#exports.set(t.iqn, { ex, spec });
+        for (const [lun, lu] of t.luns) out.push(await this.#linkLun(t.iqn, lun, lu));
       }
       return out;
     } catch (e) {
@@ -157,6 +144,46 @@ export class TcmuLink implements Link {
       if (e instanceof StartupError) throw e;
       throw new StartupError(`--link tcmu: ${(e as Error).message}`);
     }
+  }
+
+  /** A local export: the kernel's driver for the device type, so the LUN gets its /dev node. */
+  async #loadInitiatorDriver(spec: ExportSpec, lu: LogicalUnit): Promise<void> {
+    if (spec.kind !== 'local') return;
+    const drv = initiatorDriverFor(lu.peripheralType);
+    if (drv) await ensureModule(drv).catch((e: Error) => this.#o.log('warn', `modprobe ${drv}: ${e.message}`));
+  }
+
+  /** What the status line says about an exported LUN: its /dev node or LIO iSCSI URL, backstore and UIO. */
+  async #linkLun(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun> {
+    const { ex, spec } = this.#exports.get(target)!;
+    const s = this.#served.get(lu.name)!;
+    const url = spec.kind === 'local' ? ((await localDeviceOf(ex, lun)) ?? `${ex.tpgPath}/lun/lun_${lun}`) : iscsiUrl(spec, lun);
+    return { device: lu.name, target, lun, url, link: { export: spec.kind, backstore: s.backstore.path, uio: s.uio.info.devPath, reattached: s.reattached } };
+  }
+
+  /**
+   * A new LUN on a running target: a backstore served like those made at start, then its LUN
+   * symlink in the target's export. LIO raises 3F/0E REPORTED LUNS DATA HAS CHANGED itself, and
+   * tcm_loop adds the SCSI device on the local host (a new /dev node).
+   */
+  async addLun(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun> {
+    const entry = this.#exports.get(target);
+    if (!entry) throw new Error(`no target ${target}`);
+    if (entry.ex.luns.some((l) => l.lun === lun)) throw new Error(`${target}: LUN ${lun} is already in use`);
+    if (this.#served.has(lu.name)) throw new Error(`${lu.name} is already served`);
+    await this.#attach(lu);
+    try {
+      await this.#loadInitiatorDriver(entry.spec, lu);
+      entry.ex = await addExportLun(entry.ex, { lun, backstore: this.#served.get(lu.name)!.backstore });
+    } catch (e) {
+      const s = this.#served.get(lu.name)!;
+      this.#served.delete(lu.name);
+      s.server.stop();
+      s.uio.close();
+      await removeBackstore(s.backstore).catch(() => {});
+      throw e;
+    }
+    return this.#linkLun(target, lun, lu);
   }
 
   async #attach(lu: LogicalUnit): Promise<void> {
@@ -247,7 +274,9 @@ export class TcmuLink implements Link {
     this.#closing ??= (async () => {
       const errors: string[] = [];
       // 1. exports first, while we still serve (removal sends SYNCHRONIZE CACHE to us).
-      for (const ex of this.#exports.splice(0).reverse()) {
+      const exports = [...this.#exports.values()].reverse();
+      this.#exports.clear();
+      for (const { ex } of exports) {
         await removeExport(ex).catch((e: Error) => errors.push(`export ${ex.wwnPath}: ${e.message}`));
       }
       // 2. let in-flight commands finish, then stop and unmap, then remove the backstores.
