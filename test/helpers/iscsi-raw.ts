@@ -65,3 +65,15 @@ export class RawSession {
     this.proc.once('exit', () => clearTimeout(t));
   }
 }
+
+/** Reads `blocks` blocks of `blockSize` bytes from LBA 0 with READ(10), 32 blocks per command. */
+export async function readAll(s: RawSession, blocks: number, blockSize = 2048): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let lba = 0; lba < blocks; lba += 32) {
+    const n = Math.min(32, blocks - lba);
+    const r = await s.send([0x28, 0, lba >>> 24, (lba >> 16) & 0xff, (lba >> 8) & 0xff, lba & 0xff, 0, n >> 8, n & 0xff, 0], { in: n * blockSize });
+    assert.equal(r.status, 0, `READ(10) at ${lba}: ${r.line.slice(0, 120)}`);
+    parts.push(r.data);
+  }
+  return Buffer.concat(parts);
+}
