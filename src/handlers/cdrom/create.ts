@@ -35,7 +35,8 @@ export function isEmptyDriveFile(file: string | undefined): boolean {
   return file === undefined || file === '' || file === '-';
 }
 
-function profileOption(config: DeviceConfig): 'cd' | 'dvd' | undefined {
+/** options.profile: "cd" or "dvd" forces the profile; absent: from the image size. */
+export function profileOption(config: DeviceConfig): 'cd' | 'dvd' | undefined {
   const v = config.options?.['profile'];
   if (v === undefined) return undefined;
   if (v !== 'cd' && v !== 'dvd') throw new Error(`device ${config.name}: option profile must be "cd" or "dvd", not ${JSON.stringify(v)}`);

@@ -15,11 +15,11 @@
 //   mtime) is swapped in. The image is gone or replaced, so a PREVENT by an initiator does not
 //   keep the old one (the drive's fd would): it is forced, with a warning.
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { DeviceConfig } from '../contract.ts';
 import type { LuLogger } from '../../scsi/logical-unit.ts';
 import { readJsonFile, writeJsonFile } from '../../backing/durable-json.ts';
-import { join } from 'node:path';
-import { CdromLogicalUnit, createCdromUnit } from './create.ts';
+import { CdromLogicalUnit, createCdromUnit, profileOption } from './create.ts';
 import { IsoDisc } from './disc.ts';
 import { ImageFolderWatcher, type FolderEvent, type ImageFile } from './image-folder.ts';
 
@@ -78,6 +78,7 @@ export class CdromDriveSet {
   private saveWarned = false;
 
   private constructor(o: DriveSetOptions) {
+    profileOption(o.config); // a bad option fails the start, not the first image
     this.config = o.config;
     this.name = o.config.name;
     this.folder = o.config.file!;
@@ -158,7 +159,7 @@ export class CdromDriveSet {
       removable: true,
       serial: undefined,
     };
-    const disc = await IsoDisc.open(file.path, this.profile());
+    const disc = await IsoDisc.open(file.path, profileOption(this.config));
     const lu = createCdromUnit(cfg, disc, (level, message) => this.log(level, message));
     if (this.sink) {
       try {
@@ -191,11 +192,6 @@ export class CdromDriveSet {
     if (lu.drive.disc?.path !== path) return; // ejected or replaced by hand already
     if (lu.drive.prevented) this.log('warn', `${lu.name}: ${path} was removed while an initiator prevents removal; ejecting anyway`);
     await lu.media({ action: 'eject', force: true });
-  }
-
-  private profile(): 'cd' | 'dvd' | undefined {
-    const p = this.config.options?.['profile'];
-    return p === 'cd' || p === 'dvd' ? p : undefined;
   }
 
   private async loadLuns(): Promise<void> {

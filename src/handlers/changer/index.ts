@@ -66,7 +66,8 @@ function mediaOption(config: DeviceConfig): MediaKind {
 
 export async function createChanger(config: DeviceConfig, host: HandlerHost): Promise<ScsiLogicalUnit> {
   const log: LuLogger = (level, message) => host.log(level, message);
-  const kind = KINDS[mediaOption(config)];
+  const media = mediaOption(config);
+  const kind = KINDS[media];
   if (!config.file) throw new Error(`device ${config.name}: a changer needs its ${kind.catalog.noun} folder as FILE`);
   const folder = config.file;
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) throw new Error(`device ${config.name}: ${folder} is not a folder of ${kind.catalog.noun}s`);
@@ -96,7 +97,7 @@ export async function createChanger(config: DeviceConfig, host: HandlerHost): Pr
     onReset: () => lib.preventers.clear(),
     onNexusLost: (n) => lib.preventers.release(n.id),
     describe: () => ({
-      media: mediaOption(config),
+      media,
       drives: drives.map((d) => d.name),
       slots: lib.of(ElementType.STORAGE).length,
       mailSlots: lib.of(ElementType.IMPORT_EXPORT).length,
