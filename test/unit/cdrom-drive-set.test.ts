@@ -8,6 +8,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deviceDefaults } from '../../src/host/config.ts';
 import { CdromDriveSet, driveNameFor } from '../../src/handlers/cdrom/drive-set.ts';
+import { folderSetTarget } from '../../src/host/folder-sets.ts';
 import type { CdromLogicalUnit } from '../../src/handlers/cdrom/create.ts';
 import { assertCheck, assertGood, clearUa, nexus, send, tempDir } from '../helpers/scsi-harness.ts';
 
@@ -136,4 +137,12 @@ test('CdromDriveSet: an unwritable LUN map is a warning, not a failure', async (
     await Promise.all([...set.drives.values()].map((lu) => lu.close()));
     await cleanup();
   }
+});
+
+test('a folder set fills the one target that maps it: mapped twice or sharing a target is a start-up error', () => {
+  const dev = { ...deviceDefaults('dvds', 'cdrom'), file: '/isos' };
+  const t = (iqn: string, devices: string[]) => ({ iqn, luns: devices.map((device, lun) => ({ lun, device })) });
+  assert.equal(folderSetTarget(dev, [t('iqn.2026-11.x:a', ['dvds']), t('iqn.2026-11.x:b', ['disk'])]), 'iqn.2026-11.x:a');
+  assert.throws(() => folderSetTarget(dev, [t('iqn.2026-11.x:a', ['disk', 'dvds'])]), /dvds: a folder of images \(\/isos\) fills its target iqn\.2026-11\.x:a .*map no other LUN there/);
+  assert.throws(() => folderSetTarget(dev, [t('iqn.2026-11.x:a', ['dvds']), t('iqn.2026-11.x:b', ['dvds'])]), /must be mapped by exactly one target, not 2/);
 });
