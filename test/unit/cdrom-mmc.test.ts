@@ -104,6 +104,21 @@ test('CD image: READ CAPACITY, READ(10)/(12), READ CD user data, range errors, w
   assertCheck(await send(lu, [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], a), 5, 0x20, 0x00); // READ(16) is not MMC
 });
 
+test('READ CAPACITY(16), SEEK(10), SYNCHRONIZE CACHE(10): capacity, LBA range, nothing to flush; NOT READY without a disc', async () => {
+  const { lu, a } = await drive(cdIso);
+  const rc16 = assertGood(await send(lu, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], a));
+  assert.equal(rc16.length, 32);
+  assert.equal(rc16.readBigUInt64BE(0), BigInt(CD_BLOCKS - 1));
+  assert.equal(rc16.readUInt32BE(8), 2048);
+  assert.equal(assertGood(await send(lu, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0], a)).length, 12);
+  assertGood(await send(lu, [0x2b, 0, 0, 0, (CD_BLOCKS - 1) >> 8, (CD_BLOCKS - 1) & 0xff, 0, 0, 0, 0], a));
+  assertCheck(await send(lu, [0x2b, 0, 0, 0, CD_BLOCKS >> 8, CD_BLOCKS & 0xff, 0, 0, 0, 0], a), 5, 0x21, 0x00);
+  assertGood(await send(lu, [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], a));
+  const empty = await drive();
+  assertCheck(await send(empty.lu, [0x2b, 0, 0, 0, 0, 0, 0, 0, 0, 0], empty.a), 2, 0x3a, 0x01);
+  assertCheck(await send(empty.lu, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], empty.a), 2, 0x3a, 0x01);
+});
+
 test('GET CONFIGURATION: CD-ROM current on a CD image; RT 0/1/2; features and current bits', async () => {
   const { lu, a } = await drive(cdIso);
   const all = assertGood(await send(lu, getConf(0, 0), a));
