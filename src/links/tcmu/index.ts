@@ -75,9 +75,10 @@ export function backstoreSpecFor(lu: LogicalUnit): BackstoreSpec {
     name: lu.name,
     config: `${lu.type};${file}`,
     // LIO never range-checks a passthrough CDB against dev_size, but computes its block count as
-    // (dev_size - block) / block in u64: below one block (an empty CD drive) that wraps to 2^53
-    // blocks, and LIO then words the CHECK CONDITIONs it answers itself (PR, its unit
-    // attentions, timeouts) in descriptor format. One block is the floor.
+    // (dev_size - block) / block in u64: below one block (an empty CD drive; tape drives and
+    // changers, which have no size) that wraps to 2^53 blocks, and LIO then words the CHECK
+    // CONDITIONs it answers itself (PR, its unit attentions, timeouts) in descriptor format.
+    // One block is the floor.
     sizeBytes: Math.max(bytes, blockSize),
     blockSize,
     maxSectors: Math.max(8, Math.floor(MAX_IO_BYTES / blockSize)),
