@@ -31,6 +31,8 @@ export const VM_TEST_PACKAGES = {
   'mt-st': '/bin/mt-st',
   mtx: '/usr/sbin/mtx',
   tar: '/usr/bin/tar',
+  // the CD/DVD suite (test/vm/cdrom.test.ts): util-linux's eject against sr in the guest
+  eject: '/usr/bin/eject',
 };
 
 export function missingPackages(packages) {

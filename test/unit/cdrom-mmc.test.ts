@@ -52,11 +52,18 @@ const getConf = (rt: number, start: number, alloc = 1024) => [0x46, rt, start >>
 const read10 = (lba: number, n: number) => [0x28, 0, lba >>> 24, (lba >> 16) & 0xff, (lba >> 8) & 0xff, lba & 0xff, 0, n >> 8, n & 0xff, 0];
 const toc = (msf: boolean, format: number, track = 0, alloc = 1024) => [0x43, msf ? 2 : 0, format, 0, 0, 0, track, alloc >> 8, alloc & 0xff, 0];
 
-function featureList(d: Buffer): Map<number, { current: boolean; version: number; data: Buffer }> {
-  const m = new Map<number, { current: boolean; version: number; data: Buffer }>();
+interface FeatureDesc {
+  current: boolean;
+  persistent: boolean;
+  version: number;
+  data: Buffer;
+}
+function featureList(d: Buffer): Map<number, FeatureDesc> {
+  const m = new Map<number, FeatureDesc>();
   for (let off = 8; off + 4 <= d.length; ) {
     const len = d[off + 3]!;
-    m.set(d.readUInt16BE(off), { current: (d[off + 2]! & 1) === 1, version: (d[off + 2]! >> 2) & 0xf, data: d.subarray(off + 4, off + 4 + len) });
+    const b2 = d[off + 2]!;
+    m.set(d.readUInt16BE(off), { current: (b2 & 1) === 1, persistent: (b2 & 2) === 2, version: (b2 >> 2) & 0xf, data: d.subarray(off + 4, off + 4 + len) });
     off += 4 + len;
   }
   return m;
@@ -97,6 +104,21 @@ test('CD image: READ CAPACITY, READ(10)/(12), READ CD user data, range errors, w
   assertCheck(await send(lu, [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], a), 5, 0x20, 0x00); // READ(16) is not MMC
 });
 
+test('READ CAPACITY(16), SEEK(10), SYNCHRONIZE CACHE(10): capacity, LBA range, nothing to flush; NOT READY without a disc', async () => {
+  const { lu, a } = await drive(cdIso);
+  const rc16 = assertGood(await send(lu, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], a));
+  assert.equal(rc16.length, 32);
+  assert.equal(rc16.readBigUInt64BE(0), BigInt(CD_BLOCKS - 1));
+  assert.equal(rc16.readUInt32BE(8), 2048);
+  assert.equal(assertGood(await send(lu, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0], a)).length, 12);
+  assertGood(await send(lu, [0x2b, 0, 0, 0, (CD_BLOCKS - 1) >> 8, (CD_BLOCKS - 1) & 0xff, 0, 0, 0, 0], a));
+  assertCheck(await send(lu, [0x2b, 0, 0, 0, CD_BLOCKS >> 8, CD_BLOCKS & 0xff, 0, 0, 0, 0], a), 5, 0x21, 0x00);
+  assertGood(await send(lu, [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], a));
+  const empty = await drive();
+  assertCheck(await send(empty.lu, [0x2b, 0, 0, 0, 0, 0, 0, 0, 0, 0], empty.a), 2, 0x3a, 0x01);
+  assertCheck(await send(empty.lu, [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], empty.a), 2, 0x3a, 0x01);
+});
+
 test('GET CONFIGURATION: CD-ROM current on a CD image; RT 0/1/2; features and current bits', async () => {
   const { lu, a } = await drive(cdIso);
   const all = assertGood(await send(lu, getConf(0, 0), a));
@@ -110,6 +132,25 @@ test('GET CONFIGURATION: CD-ROM current on a CD image; RT 0/1/2; features and cu
   assert.equal(f.get(0x001f)!.current, false);
   assert.equal(f.get(0x0010)!.data.readUInt32BE(0), 2048);
   assert.equal(f.get(0x0003)!.data[0]! >> 5, 1, 'tray loading mechanism');
+  // MMC-6 feature bits: version, persistent (bit 1) and current (bit 0) of each descriptor
+  const vpc = (code: number) => {
+    const { version, persistent, current } = f.get(code)!;
+    return { version, persistent, current };
+  };
+  assert.deepEqual(vpc(0x0000), { version: 0, persistent: true, current: true });
+  assert.deepEqual(vpc(0x0001), { version: 2, persistent: true, current: true });
+  assert.deepEqual(vpc(0x0002), { version: 1, persistent: true, current: true });
+  assert.deepEqual(vpc(0x0003), { version: 2, persistent: true, current: true });
+  assert.deepEqual(vpc(0x0010), { version: 0, persistent: false, current: true });
+  assert.deepEqual(vpc(0x001e), { version: 2, persistent: false, current: true });
+  assert.deepEqual(vpc(0x001f), { version: 2, persistent: false, current: false });
+  assert.deepEqual(vpc(0x0100), { version: 0, persistent: true, current: true });
+  assert.deepEqual(vpc(0x0105), { version: 1, persistent: true, current: true });
+  assert.equal(f.get(0x0001)!.data.readUInt32BE(0), 1, 'physical interface: SCSI family');
+  assert.equal(f.get(0x0001)!.data[4], 0x03, 'Core: INQ2 and DBE');
+  assert.equal(f.get(0x0002)!.data[0], 0x02, 'Morphing: OCEvent, polled only');
+  assert.equal(f.get(0x0003)!.data[0], 0x3d, 'Removable Medium: tray, Load, Eject, Pvnt Jmpr (no jumper), Lock');
+  assert.equal(f.get(0x001f)!.data.length, 4);
   const current = featureList(assertGood(await send(lu, getConf(1, 0), a)));
   assert.ok(!current.has(0x001f) && current.has(0x001e));
   const one = assertGood(await send(lu, getConf(2, 0x001e), a));
@@ -208,6 +249,7 @@ test('READ DISC INFORMATION, READ TRACK INFORMATION, MECHANISM STATUS, SET CD SP
   assert.equal(caps.readUInt16BE(6), 0, 'no block descriptors');
   assert.equal(caps[8], 0x2a);
   assert.equal(caps[8 + 6]! & 0x03, 0x01, 'lock supported, unlocked');
+  assert.equal(caps[8 + 6]! & 0xfc, 0x20 | 0x08 | 0x04, 'tray, eject, no prevent jumper');
   assertGood(await send(lu, prevent(1), a));
   const locked = assertGood(await send(lu, [0x5a, 0x08, 0x2a, 0, 0, 0, 0, 0, 64, 0], a));
   assert.equal(locked[8 + 6]! & 0x02, 0x02, 'lock state');
@@ -241,7 +283,7 @@ test('tray and PREVENT: eject refused while prevented (05/53/02); 3A/02 with the
   // power conditions: accepted, reported as power events
   assertGood(await send(lu, ssu(0x30), a)); // standby
   const ev = assertGood(await send(lu, gesn(0x04), a));
-  assert.deepEqual([...ev.subarray(2)], [2, 0x16, 1, 3, 0, 0]);
+  assert.deepEqual([...ev.subarray(2)], [2, 0x56, 1, 3, 0, 0]);
   assertCheck(await send(lu, ssu(0x40), a), 5, 0x24, 0x00, { cdb: true, byte: 4, bit: 7 });
 });
 
@@ -250,7 +292,7 @@ test('empty drive: 3A/01 with the tray closed; host load raises NewMedia and 28/
   assertCheck(await send(lu, TUR, a), 2, 0x3a, 0x01);
   assertCheck(await send(lu, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], a), 2, 0x3a, 0x01);
   let ev = assertGood(await send(lu, gesn(0x10), a));
-  assert.deepEqual([...ev], [0, 6, 4, 0x16, MediaEvent.NO_CHANGE, 0, 0, 0]);
+  assert.deepEqual([...ev], [0, 6, 4, 0x56, MediaEvent.NO_CHANGE, 0, 0, 0]);
   const r = await lu.media({ action: 'load', file: cdIso });
   assert.equal(r.ready, true);
   // GESN passes the UA; NewMedia once, then NoChg with media present
@@ -260,7 +302,7 @@ test('empty drive: 3A/01 with the tray closed; host load raises NewMedia and 28/
   assert.deepEqual([...ev.subarray(4)], [MediaEvent.NO_CHANGE, 0x02, 0, 0]);
   // operational class: the feature set changed (new current profile)
   ev = assertGood(await send(lu, gesn(0x02), b));
-  assert.deepEqual([...ev.subarray(2)], [1, 0x16, 2, 0, 0, 1]);
+  assert.deepEqual([...ev.subarray(2)], [1, 0x56, 2, 0, 0, 1]);
   assertCheck(await send(lu, TUR, a), 6, 0x28, 0x00);
   assertCheck(await send(lu, TUR, b), 6, 0x28, 0x00);
   assertGood(await send(lu, read10(3, 1), b));
@@ -298,7 +340,11 @@ test('host eject while prevented posts EjectRequest and keeps the disc; --force 
 test('GESN: polled only, NEA for unsupported classes, allocation length; PREVENT dropped with the nexus and on reset', async () => {
   const { lu, a, b } = await drive(cdIso);
   assertCheck(await send(lu, [0x4a, 0, 0, 0, 0x10, 0, 0, 0, 8, 0], a), 5, 0x24, 0x00, { cdb: true, byte: 1, bit: 0 });
-  assert.deepEqual([...assertGood(await send(lu, gesn(0x40), a))], [0, 2, 0x80, 0x16]);
+  // supported: operational change (1), power management (2), media (4), device busy (6)
+  assert.deepEqual([...assertGood(await send(lu, gesn(0x08), a))], [0, 2, 0x80, 0x56]); // external request only: NEA
+  assert.deepEqual([...assertGood(await send(lu, gesn(0x00), a))], [0, 2, 0x80, 0x56]);
+  assert.deepEqual([...assertGood(await send(lu, gesn(0x40), a))], [0, 6, 6, 0x56, 0, 0, 0, 0]); // device busy: NoEvent, not busy
+  assert.deepEqual([...assertGood(await send(lu, gesn(0x48), a))], [0, 6, 6, 0x56, 0, 0, 0, 0]); // the unsupported class is ignored
   assert.equal(assertGood(await send(lu, gesn(0x10, 4), a)).length, 4);
   assertGood(await send(lu, prevent(1), a));
   lu.nexusLost(a);

@@ -5,7 +5,7 @@ import { invalidCdbField } from '../../scsi/sense.ts';
 import { usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
 import { BLOCK, Profile } from './disc.ts';
 import { type Drive } from './mmc-drive.ts';
-import { MediaEvent, OperationalEvent } from './state.ts';
+import { MediaEvent, OperationalEvent, PowerEvent, type PendingEvents } from './state.ts';
 
 // ---------------------------------------------------------------- GET CONFIGURATION (46h)
 
@@ -34,7 +34,9 @@ export function features(state: Drive, serial: string): Feature[] {
   profiles[6] = cd ? 1 : 0;
   const core = Buffer.alloc(8);
   core.writeUInt32BE(1, 0); // physical interface standard: SCSI family
-  core[4] = 0x02; // INQ2: INQUIRY data follows SPC-3 or later; DBE = 0 (no device busy events)
+  // INQ2: INQUIRY validates EVPD, page code and the 16-bit allocation length; DBE: MMC-5/6 say
+  // "shall be set to one", and GESN answers the device busy class (never busy)
+  core[4] = 0x02 | 0x01;
   const random = Buffer.alloc(8);
   random.writeUInt32BE(BLOCK, 0);
   random.writeUInt16BE(dvd ? 16 : 1, 4); // blocking: ECC block of a DVD, one sector on a CD
@@ -44,11 +46,12 @@ export function features(state: Drive, serial: string): Feature[] {
     feature(0x0000, 0, true, true, profiles),
     feature(0x0001, 2, true, true, core),
     feature(0x0002, 1, true, true, [0x02, 0, 0, 0]), // OCEvent = 1 (operational change events), Async = 0 (polled)
-    feature(0x0003, 2, true, true, [0x20 | 0x10 | 0x08 | 0x01, 0, 0, 0]), // tray, Load, Eject, Lock
+    // tray, Load, Eject, Pvnt Jmpr = 1 (no prevent jumper: the drive powers up unlocked), Lock
+    feature(0x0003, 2, true, true, [0x20 | 0x10 | 0x08 | 0x04 | 0x01, 0, 0, 0]),
     feature(0x0010, 0, false, disc !== undefined, random),
     feature(0x001d, 0, false, cd),
     feature(0x001e, 2, false, cd, [0, 0, 0, 0]), // no CD-Text, C2 flags or DAP
-    feature(0x001f, 1, false, dvd, [0, 0, 0, 0]), // single-layer read; no MULTI110
+    feature(0x001f, 2, false, dvd, [0, 0, 0, 0]), // version 2 (MMC-5/6): no MULTI110, Dual-R or Dual-RW
     feature(0x0100, 0, true, true),
     feature(0x0105, 1, true, true, [0, 0, 0, 0]), // no Group 3 timeouts
     feature(0x0108, 0, true, true, serialData),
@@ -87,7 +90,50 @@ function getConfiguration(state: Drive, serial: string) {
 const CLASS_OPERATIONAL = 1;
 const CLASS_POWER = 2;
 const CLASS_MEDIA = 4;
-const SUPPORTED_CLASSES = (1 << CLASS_OPERATIONAL) | (1 << CLASS_POWER) | (1 << CLASS_MEDIA);
+/** Device busy: the Core feature's DBE bit promises it; an image-backed drive is never busy. */
+const CLASS_BUSY = 6;
+
+/** Per class: whether the nexus has an event of it queued, and the 4-byte descriptor (oldest event first, else NoChg). */
+interface EventClass {
+  code: number;
+  pending(q: PendingEvents): boolean;
+  take(q: PendingEvents, state: Drive): Buffer;
+}
+
+/** Supported classes in priority order (lowest number first, MMC-6 §6.6). */
+const EVENT_CLASSES: readonly EventClass[] = [
+  {
+    code: CLASS_OPERATIONAL,
+    pending: (q) => q.operational.length > 0,
+    take: (q, state) => {
+      const change = q.operational.shift();
+      const d = Buffer.alloc(4);
+      d[0] = change === undefined ? OperationalEvent.NO_CHANGE : OperationalEvent.CHANGE;
+      d[1] = state.persistentPrevented ? 0x80 : 0x00; // PersPrevent; operational status 0: available
+      d.writeUInt16BE(change ?? 0, 2);
+      return d;
+    },
+  },
+  {
+    code: CLASS_POWER,
+    pending: (q) => q.power.length > 0,
+    take: (q, state) => {
+      const reached = q.power.shift();
+      return Buffer.from([reached === undefined ? PowerEvent.NO_CHANGE : PowerEvent.PWR_CHG_SUCCESSFUL, reached ?? state.power, 0, 0]);
+    },
+  },
+  {
+    code: CLASS_MEDIA,
+    pending: (q) => q.media.length > 0,
+    take: (q, state) => Buffer.from([q.media.shift() ?? MediaEvent.NO_CHANGE, (state.ready ? 0x02 : 0) | (state.tray === 'open' ? 0x01 : 0), 0, 0]),
+  },
+  {
+    code: CLASS_BUSY,
+    pending: () => false,
+    take: () => Buffer.alloc(4), // NoEvent, not busy, time 0
+  },
+];
+const SUPPORTED_CLASSES = EVENT_CLASSES.reduce((m, c) => m | (1 << c.code), 0);
 
 function getEventStatus(state: Drive) {
   return (ctx: CommandContext): Buffer => {
@@ -99,34 +145,19 @@ function getEventStatus(state: Drive) {
     const nexus = ctx.cmd.nexus.id;
     state.touch(nexus);
     const q = state.pending(nexus)!;
-    const asked = request & SUPPORTED_CLASSES;
     const h = Buffer.alloc(4);
     h[3] = SUPPORTED_CLASSES;
-    if (asked === 0) {
+    const asked = EVENT_CLASSES.filter((c) => request & (1 << c.code));
+    if (asked.length === 0) {
       h.writeUInt16BE(2, 0);
-      h[2] = 0x80; // NEA: none of the requested classes is supported
+      h[2] = 0x80; // NEA: none of the requested classes is supported; class field 0
       return truncate(h, alloc);
     }
-    const classes = [CLASS_OPERATIONAL, CLASS_POWER, CLASS_MEDIA].filter((c) => asked & (1 << c));
-    // the highest-priority (lowest-numbered) requested class with an event; else NoChg of the first
-    const cls =
-      classes.find((c) => (c === CLASS_OPERATIONAL ? q.operational.length : c === CLASS_POWER ? q.power.length : q.media.length) > 0) ?? classes[0]!;
-    const d = Buffer.alloc(4);
-    if (cls === CLASS_OPERATIONAL) {
-      const change = q.operational.shift();
-      d[0] = change === undefined ? OperationalEvent.NO_CHANGE : OperationalEvent.CHANGE;
-      d[1] = (state.persistentPrevented ? 0x80 : 0) | 0x00; // operational status: available
-      d.writeUInt16BE(change ?? 0, 2);
-    } else if (cls === CLASS_POWER) {
-      const reached = q.power.shift();
-      d[0] = reached === undefined ? 0 : 1; // PwrChg-Successful
-      d[1] = reached ?? state.power;
-    } else {
-      d[0] = q.media.shift() ?? MediaEvent.NO_CHANGE;
-      d[1] = (state.ready ? 0x02 : 0) | (state.tray === 'open' ? 0x01 : 0);
-    }
+    // the highest-priority requested class with an event; else NoChg of the highest-priority one
+    const cls = asked.find((c) => c.pending(q)) ?? asked[0]!;
+    const d = cls.take(q, state);
     h.writeUInt16BE(2 + d.length, 0);
-    h[2] = cls;
+    h[2] = cls.code;
     return truncate(Buffer.concat([h, d]), alloc);
   };
 }

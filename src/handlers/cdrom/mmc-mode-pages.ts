@@ -9,7 +9,7 @@ export function capabilitiesPage(locked: boolean): Buffer {
   b[1] = 0x00; // writes nothing
   b[2] = 0x40; // multi-session; no audio play, no mode 2 form 1/2 (READ CD serves mode 1 only)
   b[3] = 0x00; // no CD-DA commands, no C2 pointers, no ISRC/UPC/bar code
-  b[4] = 0x20 | 0x08 | (locked ? 0x02 : 0) | 0x01; // tray, eject, lock state, lock supported
+  b[4] = 0x20 | 0x08 | 0x04 | (locked ? 0x02 : 0) | 0x01; // tray, eject, no prevent jumper, lock state, lock supported
   b[5] = 0x00;
   b.writeUInt16BE(READ_SPEED_KBS, 6); // maximum read speed (obsolete, still read by Linux sr)
   b.writeUInt16BE(256, 8); // volume levels

@@ -64,17 +64,23 @@ function nexusFor(name: string): Nexus {
   return { id: `tcmu:${name}`, initiatorPort: `tcmu:${name}`, targetPort: `tcmu:${name}`, relativeTargetPort: 1, transportId: Buffer.alloc(0) };
 }
 
-function specFor(lu: LogicalUnit): BackstoreSpec {
+/** The user backstore for `lu`: its dev_config, dev_size, block size, command size and timeout. */
+export function backstoreSpecFor(lu: LogicalUnit): BackstoreSpec {
   const d = lu.describe();
   const blockSize = typeof d.blockSize === 'number' ? d.blockSize : 512;
   const blocks = d.blocks !== undefined ? Number(d.blocks) : undefined;
-  const sizeBytes = blocks !== undefined && Number.isFinite(blocks) ? blocks * blockSize : typeof d.sizeBytes === 'number' ? d.sizeBytes : 0;
+  const bytes = blocks !== undefined && Number.isFinite(blocks) ? blocks * blockSize : typeof d.sizeBytes === 'number' ? d.sizeBytes : 0;
   const file = typeof d.backing === 'string' ? d.backing : lu.name;
   const slow = lu.peripheralType === 1 || lu.peripheralType === 8; // tape, changer: minutes-long commands
   return {
     name: lu.name,
     config: `${lu.type};${file}`,
-    sizeBytes,
+    // LIO never range-checks a passthrough CDB against dev_size, but computes its block count as
+    // (dev_size - block) / block in u64: below one block (an empty CD drive; tape drives and
+    // changers, which have no size) that wraps to 2^53 blocks, and LIO then words the CHECK
+    // CONDITIONs it answers itself (PR, its unit attentions, timeouts) in descriptor format.
+    // One block is the floor.
+    sizeBytes: Math.max(bytes, blockSize),
     blockSize,
     maxSectors: Math.max(8, Math.floor(MAX_IO_BYTES / blockSize)),
     dataAreaMb: DATA_AREA_MB,
@@ -187,7 +193,7 @@ export class TcmuLink implements Link {
   }
 
   async #attach(lu: LogicalUnit): Promise<void> {
-    const spec = specFor(lu);
+    const spec = backstoreSpecFor(lu);
     const log = this.#o.log;
     const stale = await findBackstore(lu.name);
     if (stale) {
