@@ -95,7 +95,7 @@ export class CdromLogicalUnit extends ScsiLogicalUnit implements MediaChanger {
         if (r === 'requested') {
           throw new Error(`${this.name}: medium removal is prevented by an initiator; an eject request event was posted (use --force to eject anyway)`);
         }
-        log('info', `${this.name}: ${r === 'empty' ? 'tray opened (no disc)' : 'disc ejected'}`);
+        log('info', `${r === 'empty' ? 'tray opened (no disc)' : 'disc ejected'}`);
         return { ...this.status(), result: r };
       }
       case 'load':
@@ -103,7 +103,7 @@ export class CdromLogicalUnit extends ScsiLogicalUnit implements MediaChanger {
         if (req.file === undefined) {
           if (req.action === 'swap') throw new Error(`${this.name}: swap needs an ISO image`);
           const r = await d.hostLoad(undefined);
-          log('info', `${this.name}: tray closed${d.disc ? ` on ${d.disc.path}` : ' (no disc)'}`);
+          log('info', `tray closed${d.disc ? ` on ${d.disc.path}` : ' (no disc)'}`);
           return { ...this.status(), result: r };
         }
         const disc = await IsoDisc.open(req.file, this.forceProfile);
@@ -122,7 +122,7 @@ export class CdromLogicalUnit extends ScsiLogicalUnit implements MediaChanger {
               : `${this.name}: medium removal is prevented by an initiator; an eject request event was posted (use --force to swap anyway)`,
           );
         }
-        log('info', `${this.name}: loaded ${disc.path} (${disc.isDvd ? 'DVD-ROM' : 'CD-ROM'}, ${disc.blocks} blocks)`);
+        log('info', `loaded ${disc.path} (${disc.isDvd ? 'DVD-ROM' : 'CD-ROM'}, ${disc.blocks} blocks)`);
         return { ...this.status(), result: r };
       }
       default:

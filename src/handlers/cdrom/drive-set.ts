@@ -139,7 +139,7 @@ export class CdromDriveSet {
         else if (this.byImage.has(ev.file.name)) await this.reload(ev.file, ev.kind);
         else await this.added(ev.file);
       } catch (e) {
-        this.log('error', `${this.name}: ${ev.kind === 'removed' ? ev.name : ev.file.path}: ${(e as Error).message}`);
+        this.log('error', `${ev.kind === 'removed' ? ev.name : ev.file.path}: ${(e as Error).message}`);
       }
     }
     if (this.lunOf.size !== numbered) await this.saveLuns();
@@ -160,7 +160,7 @@ export class CdromDriveSet {
       serial: undefined,
     };
     const disc = await IsoDisc.open(file.path, profileOption(this.config));
-    const lu = createCdromUnit(cfg, disc, (level, message) => this.log(level, message));
+    const lu = createCdromUnit(cfg, disc, (level, message) => this.log(level, `${cfg.name}: ${message}`));
     if (this.sink) {
       try {
         await this.sink.addLun(lun, lu);
@@ -199,11 +199,11 @@ export class CdromDriveSet {
     try {
       doc = (await readJsonFile(this.statePath)) as LunState | undefined;
     } catch (e) {
-      this.log('warn', `${this.name}: ignoring ${this.statePath}: ${(e as Error).message}`);
+      this.log('warn', `ignoring ${this.statePath}: ${(e as Error).message}`);
     }
     if (doc === undefined) return;
     if (typeof doc !== 'object' || doc === null || doc.version !== 1 || typeof doc.luns !== 'object' || doc.luns === null) {
-      this.log('warn', `${this.name}: ignoring ${this.statePath}: not a LUN map (version 1)`);
+      this.log('warn', `ignoring ${this.statePath}: not a LUN map (version 1)`);
       return;
     }
     const used = new Set<number>();
@@ -218,7 +218,7 @@ export class CdromDriveSet {
     try {
       await writeJsonFile(this.statePath, { version: 1, luns: Object.fromEntries(this.lunOf) } satisfies LunState);
     } catch (e) {
-      if (!this.saveWarned) this.log('warn', `${this.name}: cannot save LUN numbers to ${this.statePath} (${(e as Error).message}); they may change at the next start (options.state names another file)`);
+      if (!this.saveWarned) this.log('warn', `cannot save LUN numbers to ${this.statePath} (${(e as Error).message}); they may change at the next start (options.state names another file)`);
       this.saveWarned = true;
     }
   }

@@ -48,7 +48,7 @@ export class Library {
   /** Reads the folder: volume tag -> file (the first file wins on a duplicate tag). */
   async scan(): Promise<void> {
     const found = new Map<string, string>();
-    const { catalog, folder, log, name: lib } = this.o;
+    const { catalog, folder, log } = this.o;
     for (const name of (await readdir(folder)).sort()) {
       if (name.startsWith('.')) continue;
       const path = join(folder, name);
@@ -56,7 +56,7 @@ export class Library {
       const tag = await catalog.tagOf(path, name);
       if (tag === undefined) continue;
       if (found.has(tag)) {
-        log('warn', `${lib}: ${path}: volume tag ${tag} already used by ${found.get(tag)}; ignored`);
+        log('warn', `${path}: volume tag ${tag} already used by ${found.get(tag)}; ignored`);
         continue;
       }
       found.set(tag, path);
@@ -67,9 +67,9 @@ export class Library {
   /** Places media: saved state first, then every unplaced medium in a free slot; loads the drives. */
   async restore(): Promise<void> {
     await this.scan();
-    const { log, name: lib, statePath } = this.o;
+    const { log, statePath } = this.o;
     const saved = await loadState(statePath).catch((e: Error) => {
-      log('error', `${lib}: ignoring unreadable state ${statePath}: ${e.message}`);
+      log('error', `ignoring unreadable state ${statePath}: ${e.message}`);
       return undefined;
     });
     const placed = new Set<string>();
@@ -78,7 +78,7 @@ export class Library {
         const e = this.byAddress.get(Number(addr));
         if (!e || e.type === ElementType.TRANSPORT) continue;
         if (!this.media.has(s.barcode)) {
-          log('warn', `${lib}: ${this.o.catalog.noun} ${s.barcode} (element ${addr}) is no longer in ${this.o.folder}`);
+          log('warn', `${this.o.catalog.noun} ${s.barcode} (element ${addr}) is no longer in ${this.o.folder}`);
           continue;
         }
         if (placed.has(s.barcode)) continue;
@@ -92,7 +92,7 @@ export class Library {
       if (placed.has(tag)) continue;
       const free = this.of(ElementType.STORAGE).find((e) => !e.tag) ?? this.of(ElementType.IMPORT_EXPORT).find((e) => !e.tag);
       if (!free) {
-        log('warn', `${lib}: no free slot for ${this.o.catalog.noun} ${tag}`);
+        log('warn', `no free slot for ${this.o.catalog.noun} ${tag}`);
         continue;
       }
       free.tag = tag;
@@ -103,7 +103,7 @@ export class Library {
       try {
         await e.drive!.load(this.media.get(e.tag)!);
       } catch (err) {
-        log('error', `${lib}: cannot load ${e.tag} into ${e.drive!.name}: ${(err as Error).message}`);
+        log('error', `cannot load ${e.tag} into ${e.drive!.name}: ${(err as Error).message}`);
       }
     }
     await this.save();
@@ -154,7 +154,7 @@ export class Library {
         if (!path) throw new Error(`no file for ${tag}`);
         await e.drive.load(path);
       } catch (err) {
-        this.o.log('error', `${this.o.name}: loading ${tag} into ${e.drive.name} failed: ${(err as Error).message}`);
+        this.o.log('error', `loading ${tag} into ${e.drive.name} failed: ${(err as Error).message}`);
         // the medium goes back where it came from
         from.tag = tag;
         if (from.drive && path) await from.drive.load(path).catch(() => undefined);
@@ -172,7 +172,7 @@ export class Library {
     const tag = await this.take(src);
     await this.put(dst, tag, src);
     await this.save();
-    this.o.log('info', `${this.o.name}: moved ${tag} from ${src.address.toString(16)}h to ${dst.address.toString(16)}h`);
+    this.o.log('info', `moved ${tag} from ${src.address.toString(16)}h to ${dst.address.toString(16)}h`);
   }
 
   /** EXCHANGE MEDIUM: source -> first destination, first destination's medium -> second. */
