@@ -79,6 +79,12 @@ export interface LogicalUnit {
   nexusLost(nexus: Nexus): void;
   /** Status for the CLI's status line (size, block size, counters). */
   describe(): Record<string, unknown>;
+  /**
+   * Optional: calls `listener` after the capacity READ CAPACITY reports changed (a resized
+   * backing file), for links that must tell their kernel (scst_user DEVICE_CAPACITY_CHANGED).
+   * Returns the function that unsubscribes.
+   */
+  onCapacityChanged?(listener: () => void): () => void;
   /** Make every acknowledged write durable (used at shutdown and by timers). */
   flush(): Promise<void>;
   /** Flush and release the backing store. */

@@ -73,6 +73,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
   private readonly hooks: CommandHook[] = [];
   private readonly observers: LuObserver[] = [];
   private closed = false;
+  private readonly capacityListeners = new Set<() => void>();
   /** Commands answered, by outcome (for describe()). */
   readonly counters = { commands: 0, checkConditions: 0, internalErrors: 0 };
 
@@ -219,6 +220,20 @@ export class ScsiLogicalUnit implements LogicalUnit {
   private reset(): void {
     this.modePages.reset();
     this.spec.onReset?.();
+  }
+
+  onCapacityChanged(listener: () => void): () => void {
+    this.capacityListeners.add(listener);
+    return () => this.capacityListeners.delete(listener);
+  }
+
+  /**
+   * The handler changed the capacity: every I_T nexus gets CAPACITY DATA HAS CHANGED (SBC-4
+   * §4.10) and links that must tell their kernel are called.
+   */
+  capacityChanged(): void {
+    this.ua.addAll(Asc.CAPACITY_DATA_HAS_CHANGED);
+    for (const l of this.capacityListeners) l();
   }
 
   nexusLost(nexus: Nexus): void {
