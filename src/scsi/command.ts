@@ -85,6 +85,8 @@ export interface LogicalUnit {
    * Returns the function that unsubscribes.
    */
   onCapacityChanged?(listener: () => void): () => void;
+  /** Optional: re-read the backing size; resolves true when the capacity changed (then as above). */
+  resize?(): Promise<boolean>;
   /** Make every acknowledged write durable (used at shutdown and by timers). */
   flush(): Promise<void>;
   /** Flush and release the backing store. */

@@ -54,6 +54,8 @@ export interface LogicalUnitSpec {
   /** NO SENSE ASC/ASCQ REQUEST SENSE reports when nothing is pending (low power condition, ...). */
   readonly idleSense?: () => AscPair | undefined;
   readonly describe: () => Record<string, unknown>;
+  /** Adopts a changed backing size; resolves true when the capacity changed. */
+  readonly resize?: () => Promise<boolean>;
   readonly flush: () => Promise<void>;
   readonly close: () => Promise<void>;
   readonly log: LuLogger;
@@ -220,6 +222,16 @@ export class ScsiLogicalUnit implements LogicalUnit {
   private reset(): void {
     this.modePages.reset();
     this.spec.onReset?.();
+  }
+
+  /**
+   * Re-reads the backing size (SIGUSR2 after an image was grown); when the capacity changed,
+   * raises CAPACITY DATA HAS CHANGED. Resolves false for devices without a resizable backing.
+   */
+  async resize(): Promise<boolean> {
+    if (!this.spec.resize || !(await this.spec.resize())) return false;
+    this.capacityChanged();
+    return true;
   }
 
   onCapacityChanged(listener: () => void): () => void {

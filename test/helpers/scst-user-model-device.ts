@@ -141,6 +141,8 @@ export class ModelDevice {
   readonly ucmds = new Map<number, UCmd>();
   readonly sessions = new Set<ModelSession>();
   readonly #cache = new Map<bigint, CachedBuf>();
+  /** What each accepted PARSE reply said (opcode, direction, bufflen, op_flags), in order. */
+  readonly parsed: { op: number; dir: number; bufflen: number; flags: number }[] = [];
   #nextH = 1;
   #nextSess = 0xffff888000100000n;
   released = false;
@@ -448,6 +450,7 @@ export class ModelDevice {
     c.bufflen = bufflen;
     c.lba = lba;
     c.opFlags = flags;
+    this.parsed.push({ op: c.cdb[0]!, dir, bufflen, flags });
     return { rc: 0, go: true };
   }
 
