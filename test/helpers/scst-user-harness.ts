@@ -1,7 +1,7 @@
 // Test setup for the scst_user link: the real ScstUserLink serving logical units to the kernel
 // model, plus small CDB and sense helpers used by the scst-user-* tests.
 import assert from 'node:assert/strict';
-import type { LogicalUnit } from '../../src/scsi/command.ts';
+import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from '../../src/scsi/command.ts';
 import { ScstUserLink, type ScstUserLinkOptions } from '../../src/links/scst_user/index.ts';
 import { ScstUserModel, type ModelDevice, type ModelOptions, type ModelResult, type ModelSession } from './scst-user-model.ts';
 
@@ -78,5 +78,65 @@ export async function until(cond: () => boolean, what: string, ms = 5000): Promi
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * A logical unit that holds the commands `gate` picks until released or aborted (their
+ * AbortSignal: TASK ABORTED), and passes everything else to `inner`.
+ */
+export class GatedLu implements LogicalUnit {
+  readonly inner: LogicalUnit;
+  readonly #gate: (cmd: ScsiCommand) => boolean;
+  readonly held: { cmd: ScsiCommand; release: () => void }[] = [];
+  aborted = 0;
+  readonly name: string;
+  readonly type: string;
+  readonly peripheralType: number;
+
+  constructor(inner: LogicalUnit, gate: (cmd: ScsiCommand) => boolean) {
+    this.inner = inner;
+    this.#gate = gate;
+    this.name = inner.name;
+    this.type = inner.type;
+    this.peripheralType = inner.peripheralType;
+  }
+
+  async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
+    if (!this.#gate(cmd)) return this.inner.execute(cmd);
+    const released = await new Promise<boolean>((resolve) => {
+      const entry = { cmd, release: () => resolve(true) };
+      this.held.push(entry);
+      cmd.signal?.addEventListener('abort', () => {
+        const i = this.held.indexOf(entry);
+        if (i >= 0) this.held.splice(i, 1);
+        resolve(false);
+      }, { once: true });
+    });
+    if (!released) {
+      this.aborted++;
+      return { status: 0x40 };
+    }
+    return this.inner.execute(cmd);
+  }
+
+  releaseAll(): void {
+    for (const h of this.held.splice(0)) h.release();
+  }
+
+  taskManagement(fn: TaskManagementFunction, nexus: Nexus): Promise<void> {
+    return this.inner.taskManagement(fn, nexus);
+  }
+  nexusLost(nexus: Nexus): void {
+    this.inner.nexusLost(nexus);
+  }
+  describe(): Record<string, unknown> {
+    return this.inner.describe();
+  }
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }

@@ -277,6 +277,7 @@ export class ModelDevice {
     this.#nextSess += 0x1000n;
     this.sessions.add(s);
     const u = this.#newUcmd(true);
+    const started = Date.now();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (s.state !== 'attaching') return;
@@ -294,6 +295,13 @@ export class ModelDevice {
         sess_h: s.handle, lun: BigInt(s.lun), threads_num: 0, rd_only: s.rdOnly ? 1 : 0, initiator_name: s.initiator, target_name: s.target,
       }, (reply) => {
         this.ucmds.delete(u.h);
+        if (s.state === 'attaching' && Date.now() - started > this.#o.attachTimeoutMs) {
+          // wait_for_completion_timeout expired before this reply (whatever ran first here).
+          clearTimeout(timer);
+          s.state = 'failed';
+          this.stats.attachTimeouts++;
+          reject(new Error(`ATTACH_SESS of ${o.initiator} answered after ${Date.now() - started} ms`));
+        }
         if (s.state !== 'attaching') {
           this.stats.lateAttachReplies++;
           return 0;
@@ -336,13 +344,14 @@ export class ModelDevice {
 
   // ---- SCSI commands --------------------------------------------------------------------
 
-  submit(s: ModelSession, req: ModelRequest): Promise<ModelResult> {
+  /** A SCSI command from the session; the promise carries its cmd_h (for ABORT TASK, refused replies). */
+  submit(s: ModelSession, req: ModelRequest): Promise<ModelResult> & { readonly handle: number } {
     const u = this.#newUcmd(false);
     const c = new ModelCmd(s, req, u);
     u.cmd = c;
     s.commands.add(c);
     void this.#run(c);
-    return c.promise;
+    return Object.assign(c.promise, { handle: u.h });
   }
 
   #complete(c: ModelCmd, r: { status: number; sense?: Buffer; data?: Buffer }): void {
