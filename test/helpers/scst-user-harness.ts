@@ -73,9 +73,9 @@ export const cdb16 = (op: number, lba: number, n: number, b1 = 0): number[] => {
 };
 
 /** Polls cond every few ms until true (bounded). */
-export async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
