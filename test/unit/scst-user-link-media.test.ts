@@ -13,7 +13,7 @@ import { createTape } from '../../src/handlers/tape/index.ts';
 import { createChanger } from '../../src/handlers/changer/index.ts';
 import { Cartridge } from '../../src/media/cartridge.ts';
 import { tempDir, testLog } from '../helpers/scsi-harness.ts';
-import { check, clearUa, good, serve, session } from '../helpers/scst-user-harness.ts';
+import { GatedLu, check, clearUa, good, serve, session } from '../helpers/scst-user-harness.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -181,5 +181,32 @@ test('changer: READ ELEMENT STATUS and MOVE MEDIUM load a drive served by the sa
     }
   } finally {
     await cleanup();
+  }
+});
+
+test('a 32-byte CDB reaches PARSE and the LU whole (GET_EXTENDED_CDB for each)', async () => {
+  const tape = await createTape({ ...deviceDefaults('tape0', 'tape'), file: '-' }, { log: () => undefined });
+  const lu = new GatedLu(tape, () => false);
+  const seen: Buffer[] = [];
+  const execute = lu.execute.bind(lu);
+  lu.execute = (cmd) => {
+    seen.push(cmd.cdb);
+    return execute(cmd);
+  };
+  const srv = await serve([lu]);
+  try {
+    const dev = srv.model.device('tape0');
+    const s = await session(dev);
+    const cdb = Buffer.alloc(32);
+    cdb[0] = 0x7f;
+    cdb[7] = 0x18;
+    cdb.writeUInt16BE(0xf00d, 8);
+    cdb[31] = 0xee;
+    const r = await dev.submit(s, { cdb, expected: { dir: 'none', length: 0 } });
+    assert.equal(r.status, 2);
+    assert.ok(seen.at(-1)!.equals(cdb), 'all 32 bytes reached the LU, not the 16 inline ones');
+    assert.equal(srv.model.fileOf('tape0').ioctls.get(0xc0107509), 2, 'GET_EXTENDED_CDB at PARSE and at EXEC');
+  } finally {
+    await srv.close();
   }
 });
