@@ -1,20 +1,13 @@
 // Serves one logical unit as one SCST user-space device: one /dev/scst_user fd, registered once,
-// driven entirely from the event loop. uv_poll says the fd is readable -> REPLY_AND_GET_MULTI
-// (non-blocking: it returns at once) carrying every reply ready so far and fetching up to
-// CMDS_PER_CALL subcommands -> each is handled at once (sessions, PARSE, ALLOC_MEM, frees, TM)
-// or started on the LU (EXEC) -> replies produced in the same turn go out together in the next
-// call. No thread ever blocks in the kernel; the kernel's own SCST work for the device runs inside
-// these short ioctls, which is why a readable fd is always served promptly.
-//
-// A fatal error on the fd (poll failure, ENODEV, EFAULT...) closes it and registers the device
-// again, then puts its LUN mappings back (closing makes the kernel delete them).
+// driven from the event loop by a CommandLoop (command-loop.ts). This file handles what the
+// kernel sends: sessions, PARSE, ALLOC_MEM, EXEC (exec.ts), the frees, task management, unknown
+// subcommands; and the fd's life: registration, PREALLOC_BUFFER, capacity changes, a fatal error
+// (close the fd, register again, put the LUN mappings back: closing makes the kernel delete
+// them) and shutdown.
 import {
   DEV_USER_NAME,
   SCST_USER_IOCTLS,
-  decodeGetCmd,
-  decodeGetMultiResult,
   encodeGetExtCdb,
-  encodeGetMulti,
   encodePreallocBuffer,
   decodePreallocBufferCmdH,
   SIZES,
@@ -23,12 +16,13 @@ import {
 import { errnoName } from '../../ffi/libc.ts';
 import type { LogicalUnit } from '../../scsi/command.ts';
 import { BufferPool, PAGE_SIZE } from './buffer-pool.ts';
-import { CMDS_PER_CALL, ControlBlock } from './control-block.ts';
+import { CommandLoop } from './command-loop.ts';
+import { ControlBlock } from './control-block.ts';
 import { Executor } from './exec.ts';
 import { parseCommand } from './parse.ts';
 import type { OpenPort, ScstUserPort } from './port.ts';
 import { registerDevice, registrationFor, type DeviceRegistration, type MemoryReuse } from './registration.ts';
-import { ReplyQueue } from './replies.ts';
+import type { PendingReply } from './replies.ts';
 import { SessionTable } from './sessions.ts';
 import { ScstSysfs, type LunMapping } from './sysfs.ts';
 import { abortScope, doneStatus, luFunction, tmName } from './task-mgmt.ts';
@@ -51,8 +45,10 @@ export interface DeviceServerOptions {
   readonly restart?: { readonly attempts: number; readonly delayMs: number };
 }
 
-/** Calls per event-loop turn before yielding to other work (a busy device must not starve the loop). */
-const MAX_CALLS_PER_TURN = 16;
+type LoopCounters = CommandLoop['stats'];
+function addCounters(into: LoopCounters, from: LoopCounters): void {
+  for (const k of Object.keys(into) as (keyof LoopCounters)[]) into[k] += from[k];
+}
 
 export class DeviceServer {
   readonly lu: LogicalUnit;
@@ -61,22 +57,21 @@ export class DeviceServer {
   readonly #sysfs: ScstSysfs;
   #port: ScstUserPort | undefined;
   #cb: ControlBlock | undefined;
+  #loop: CommandLoop | undefined;
   #pool = new BufferPool();
   readonly #sessions: SessionTable;
-  readonly #replies = new ReplyQueue();
   #exec: Executor;
   #state: 'new' | 'serving' | 'draining' | 'restarting' | 'failed' | 'closed' = 'new';
-  #watching = false;
-  #pumping = false;
-  #flushScheduled = false;
   #pendingTm = 0;
+  /** Loop counters of earlier registrations (each fd has its own loop). */
+  #loopTotals: LoopCounters = { ioctls: 0, wakeups: 0, replies: 0, replyErrors: 0 };
   #mappings: LunMapping[] = [];
   #restartTimer: NodeJS.Timeout | undefined;
   /** The version string the kernel accepted. */
   version = '';
   readonly stats = {
-    ioctls: 0, wakeups: 0, replies: 0, replyErrors: 0, parses: 0, allocs: 0, onFree: 0, cachedFree: 0,
-    attaches: 0, detaches: 0, tmReceived: 0, tmDone: 0, unknown: 0, registrations: 0, restarts: 0, preallocated: 0,
+    parses: 0, allocs: 0, onFree: 0, cachedFree: 0, attaches: 0, detaches: 0, tmReceived: 0, tmDone: 0, unknown: 0,
+    registrations: 0, restarts: 0, preallocated: 0,
   };
 
   constructor(o: DeviceServerOptions) {
@@ -114,11 +109,19 @@ export class DeviceServer {
     }
     this.#port = port;
     this.#cb = cb;
+    this.#loop = new CommandLoop({
+      name: this.lu.name,
+      port,
+      cb,
+      wantCommands: () => this.#state === 'serving' && this.#exec.inFlight < (this.#o.maxInFlight ?? 512),
+      dispatch: (c) => this.#dispatch(c),
+      fatal: (why) => this.#fatal(why),
+      log: this.#o.log,
+    });
     this.stats.registrations++;
     this.#state = 'serving';
     this.#preallocate();
-    this.#updateWatch();
-    this.#pump();
+    this.#loop.pump();
   }
 
   /** PREALLOC_BUFFER: page-aligned buffers handed to the kernel's SGV cache before any command. */
@@ -142,81 +145,8 @@ export class DeviceServer {
     }
   }
 
-  // ---- the loop --------------------------------------------------------------------------
-
-  #wantCommands(): boolean {
-    return this.#state === 'serving' && this.#exec.inFlight < (this.#o.maxInFlight ?? 512);
-  }
-
-  /** Watch the fd only while we fetch commands: a level-triggered poll we ignore would spin. */
-  #updateWatch(): void {
-    const want = this.#wantCommands() && this.#port !== undefined;
-    if (want === this.#watching) return;
-    if (want) {
-      this.#port!.watch((status) => this.#onWake(status));
-    } else {
-      this.#port?.unwatch();
-    }
-    this.#watching = want;
-  }
-
-  #onWake(status: number): void {
-    if (status < 0) {
-      this.#fatal(`poll failed (status ${status})`);
-      return;
-    }
-    this.stats.wakeups++;
-    this.#pump();
-  }
-
-  #reply(r: Parameters<ReplyQueue['push']>[0]): void {
-    this.#replies.push(r);
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    if (this.#pumping || !this.#port || (this.#state !== 'serving' && this.#state !== 'draining')) return;
-    this.#pumping = true;
-    try {
-      for (let calls = 0; ; calls++) {
-        const fetch = this.#wantCommands() ? CMDS_PER_CALL : 0;
-        const cb = this.#cb!;
-        const staged = this.#replies.stage(cb);
-        if (staged === 0 && fetch === 0) break;
-        if (calls >= MAX_CALLS_PER_TURN) {
-          setImmediate(() => this.#pump());
-          break;
-        }
-        encodeGetMulti(cb.dv, cb.multiOffset, cb.repliesAddress, staged, fetch);
-        const rc = this.#port.ioctl(SCST_USER_IOCTLS.SCST_USER_REPLY_AND_GET_MULTI, cb.multiAddress);
-        this.stats.ioctls++;
-        const { replies_done, cmds_cnt } = decodeGetMultiResult(cb.dv, cb.multiOffset);
-        const s = this.#replies.settle(staged, rc, replies_done);
-        this.stats.replies += s.consumed;
-        if (s.dropped) {
-          this.stats.replyErrors++;
-          const r = s.dropped.reply;
-          this.#o.log('warn', `${this.lu.name}: the kernel refused the ${r.kind} reply for cmd_h ${r.cmd_h} (${errnoName(s.dropped.errno)}); sending the others again`);
-        }
-        if (s.fatal !== undefined) {
-          this.#fatal(`REPLY_AND_GET_MULTI: ${errnoName(s.fatal)}`);
-          return;
-        }
-        const got = rc >= 0 ? Math.max(0, Math.min(cmds_cnt, fetch)) : 0;
-        for (let i = 0; i < got; i++) this.#dispatch(decodeGetCmd(cb.dv, cb.slotOffset(i)));
-        if (this.#port === undefined) return; // a dispatch hit a fatal error
-        const more = (got === fetch && fetch > 0) || s.again || this.#replies.length > 0;
-        if (!more) break;
-      }
-    } finally {
-      this.#pumping = false;
-    }
-    this.#updateWatch();
+  #reply(r: PendingReply): void {
+    this.#loop?.reply(r);
   }
 
   // ---- subcommands ----------------------------------------------------------------------
@@ -304,7 +234,9 @@ export class DeviceServer {
   #tmDone(cmdH: number, subcode: number, fn: number, sessH: bigint): void {
     const f = luFunction(fn);
     const session = this.#sessions.get(sessH);
-    const reply = (failed: boolean) => this.#reply({ kind: 'result', cmd_h: cmdH, subcode, result: doneStatus(fn, failed) });
+    // The loop of this registration: after a re-registration the old cmd_h means nothing.
+    const loop = this.#loop;
+    const reply = (failed: boolean) => loop?.reply({ kind: 'result', cmd_h: cmdH, subcode, result: doneStatus(fn, failed) });
     if (!f || !session) {
       reply(false);
       return;
@@ -343,12 +275,14 @@ export class DeviceServer {
 
   /** Drops the fd and everything tied to it; the kernel fails what it still holds. */
   #teardown(why: string): void {
-    this.#port?.unwatch();
-    this.#watching = false;
+    if (this.#loop) {
+      this.#loop.stop();
+      addCounters(this.#loopTotals, this.#loop.stats);
+      this.#loop = undefined;
+    }
     this.#port?.close();
     this.#port = undefined;
     this.#exec.dropAll(why);
-    this.#replies.clear();
     for (const s of this.#sessions.clear()) this.lu.nexusLost(s.nexus);
     // Buffers the old registration had are never reused: the kernel may still hold pins on them.
     this.#pool.dispose();
@@ -413,10 +347,10 @@ export class DeviceServer {
     if (this.#state === 'closed') return;
     if (this.#state === 'serving') {
       this.#state = 'draining';
-      this.#updateWatch();
+      this.#loop?.updateWatch();
       const done = await this.#exec.idle(timeoutMs);
       await this.#tmIdle(timeoutMs);
-      this.#pump();
+      this.#loop?.pump();
       if (!done) this.#o.log('warn', `${this.lu.name}: ${this.#exec.inFlight} command(s) still in flight at close`);
     }
     this.#state = 'closed';
@@ -437,11 +371,18 @@ export class DeviceServer {
       memoryReuse: this.registration.memoryReuse,
       sessions: this.#sessions.size,
       inFlight: this.#exec.inFlight,
-      pendingReplies: this.#replies.length,
+      pendingReplies: this.#loop?.pendingReplies ?? 0,
       ...this.stats,
+      ...this.#loopCounters(),
       exec: { ...this.#exec.stats },
       buffers: this.#pool.stats(),
     };
+  }
+
+  #loopCounters(): LoopCounters {
+    const t = { ...this.#loopTotals };
+    if (this.#loop) addCounters(t, this.#loop.stats);
+    return t;
   }
 
   /** For tests and the status line: the session table and buffer pool as they are. */
