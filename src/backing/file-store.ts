@@ -70,7 +70,8 @@ async function blockDeviceSize(rdev: number): Promise<number | undefined> {
 }
 
 export class FileStore implements BlockStore {
-  readonly size: number;
+  /** Changes only through refreshSize(). */
+  size: number;
   readonly readOnly: boolean;
   readonly writesAreDurable: boolean;
   private readonly fh: fsp.FileHandle;
@@ -129,6 +130,16 @@ export class FileStore implements BlockStore {
       await fh.close().catch(() => undefined);
       throw e;
     }
+  }
+
+  async refreshSize(): Promise<number> {
+    const st = await this.fh.stat();
+    const size = st.isBlockDevice() ? await blockDeviceSize(st.rdev) : st.size;
+    if (size === undefined || size === 0 || size % this.o.blockSize !== 0) {
+      throw new StoreError('open', `${this.o.path} is now ${size ?? 'of unknown size'} bytes, not a non-zero multiple of the ${this.o.blockSize}-byte block size; keeping ${this.size}`);
+    }
+    this.size = size;
+    return size;
   }
 
   read(offset: number, length: number): Promise<Buffer> {

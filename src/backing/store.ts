@@ -30,6 +30,11 @@ export interface BlockStore {
   allocationMap?(offset: number, length: number, maxExtents: number): Promise<Extent[]>;
   /** Hint that the range will be read soon (PRE-FETCH). */
   prefetch?(offset: number, length: number): Promise<void>;
+  /**
+   * Re-reads the backing size (the image was grown or shrunk underneath) and adopts it: `size`
+   * then reports it. Rejects with a StoreError when it is not a multiple of the block size.
+   */
+  refreshSize?(): Promise<number>;
 }
 
 /** A run of bytes that is all mapped (allocated) or all deallocated. */

@@ -46,6 +46,7 @@ export interface CliOptions {
   listTypes?: boolean;
   export?: 'local' | 'iscsi';
   control?: string;
+  scstVersion?: string;
 }
 
 export function buildProgram(): Command {
@@ -72,8 +73,9 @@ export function buildProgram(): Command {
     .option('--portal <HOST:PORT>', `where the iSCSI target listens (default ${DEFAULT_PORTAL}; 0.0.0.0 exports to the network)`)
     .option('--iqn-prefix <iqn>', `target names are PREFIX:NAME (default ${DEFAULT_IQN_PREFIX})`)
     .option('--config <file>', 'JSON file describing devices and targets')
-    .addOption(new Option('--link <link>', 'how commands reach the devices (default auto: tcmu when target_core_user is loaded and we are root, else iscsi)').choices(LINKS))
+    .addOption(new Option('--link <link>', 'how commands reach the devices (default auto: scst_user when /dev/scst_user can be opened, else tcmu when target_core_user is loaded and we are root, else iscsi)').choices(LINKS))
     .addOption(new Option('--export <how>', 'with --link tcmu: local = a /dev/sdX through tcm_loop (default), iscsi = LIO\'s iSCSI target on --portal').choices(['local', 'iscsi']))
+    .option('--scst-version <string>', 'with --link scst_user: the DEV_USER_VERSION string to register with (default: from the installed SCST headers or the running SCST)')
     .option('--control <path>', 'control socket for run-time media changes (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
     .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
     .option('--json', 'machine-readable JSON status and log lines')
@@ -209,7 +211,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
-    host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control, onServed: (s) => printServed(s, !!opts.json) });
+    host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control, scstVersion: opts.scstVersion, onServed: (s) => printServed(s, !!opts.json) });
   } catch (e) {
     return fail(e, !!opts.json);
   }
@@ -221,7 +223,12 @@ export async function main(argv: string[]): Promise<number> {
 /** The status line of one served LUN (at start, and for LUNs added while running). */
 function printServed(s: ServedLun, json: boolean): void {
   const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : '';
-  const via = s.via === 'tcmu' ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})` : '';
+  const via =
+    s.via === 'tcmu'
+      ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})`
+      : s.via === 'scst_user'
+        ? ` (SCST user device ${s.device}; add it to a target: scstadmin -add_lun N -driver DRV -target TGT -device ${s.device})`
+        : '';
   statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
 }
 
@@ -250,6 +257,9 @@ function serveUntilSignal(host: Host, log: ReturnType<typeof createLogger>, json
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     process.on('SIGUSR1', () => statusLine(json, { event: 'stats', ...host.stats() }, JSON.stringify(host.stats())));
+    process.on('SIGUSR2', () => {
+      void host.resize().then((changed) => statusLine(json, { event: 'resized', devices: changed }, `resized: ${changed.join(', ') || 'no capacity changed'}`));
+    });
   });
 }
 

@@ -14,6 +14,7 @@ const c_write = lib.func('intptr_t write(int fd, const void *buf, size_t count)'
 const c_mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
 const c_munmap = lib.func('int munmap(void *addr, size_t length)');
 const c_ioctl = lib.func('int ioctl(int fd, unsigned long request, void *arg)');
+const c_madvise = lib.func('int madvise(void *addr, size_t length, int advice)');
 const c_strerror = lib.func('const char *strerror(int errnum)');
 
 export const O_RDONLY = 0o0;
@@ -25,6 +26,10 @@ export const O_CLOEXEC = 0o2000000;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+/** madvise(2): do not share these pages with a forked child (memory the kernel has pinned). */
+export const MADV_DONTFORK = 10;
 /** (void *)-1 as koffi returns it. */
 export const MAP_FAILED = 2n ** 64n - 1n;
 
@@ -36,7 +41,7 @@ export class SysError extends Error {
   readonly errno: number;
   readonly code: string;
   constructor(call: string, errno: number, detail?: string) {
-    const code = Object.entries(Errno).find(([, n]) => n === errno)?.[0] ?? `E${errno}`;
+    const code = errnoName(errno);
     super(`${call}${detail ? ` ${detail}` : ''}: ${code} (${c_strerror(errno) as string})`);
     this.errno = errno;
     this.code = code;
@@ -94,6 +99,29 @@ export function munmap(addr: bigint, length: number): void {
 /** ioctl(2) with one pointer argument (fixed arity; a Buffer, TypedArray or BigInt address). */
 export function ioctl(fd: number, request: number, arg: Uint8Array | bigint | null): number {
   return check('ioctl', c_ioctl(fd, request, arg) as number, `0x${request.toString(16)}`);
+}
+
+/**
+ * ioctl(2) for hot paths where failure is routine (EAGAIN on a non-blocking device): returns the
+ * non-negative result, or -errno, without building an Error.
+ */
+export function ioctlErrno(fd: number, request: number, arg: Uint8Array | bigint | null): number {
+  const r = c_ioctl(fd, request, arg) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** The symbolic name of an errno value ("EAGAIN"), or E<number>. */
+export function errnoName(errno: number): string {
+  return Object.entries(Errno).find(([, n]) => n === errno)?.[0] ?? `E${errno}`;
+}
+
+/** mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS): zeroed, page-aligned memory. */
+export function mmapAnonymous(length: number): bigint {
+  return mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+export function madvise(addr: bigint, length: number, advice: number): void {
+  check('madvise', c_madvise(addr, length, advice) as number);
 }
 
 /** An ArrayBuffer aliasing native memory (no copy). Create once per mapping: it is costly. */

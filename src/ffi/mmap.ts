@@ -1,7 +1,8 @@
-// One shared mapping of a file or device, owning the single ArrayBuffer view over it. After
-// unmap() every accessor throws: a view over unmapped memory would segfault (munmap does not
-// detach koffi views), so the owner drops it first and refuses later use.
-import { MAP_SHARED, PROT_READ, PROT_WRITE, mmap, munmap, viewOf } from './libc.ts';
+// One mapping (a shared mapping of a file or device, or anonymous memory), owning the single
+// ArrayBuffer view over it. After unmap() every accessor throws: a view over unmapped memory
+// would segfault (munmap does not detach koffi views), so the owner drops it first and refuses
+// later use.
+import { MADV_DONTFORK, MAP_SHARED, PROT_READ, PROT_WRITE, madvise, mmap, mmapAnonymous, munmap, viewOf } from './libc.ts';
 
 export class Mapping {
   readonly length: number;
@@ -17,6 +18,21 @@ export class Mapping {
   /** mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset). */
   static shared(fd: number, length: number, offset = 0): Mapping {
     return new Mapping(mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset), length);
+  }
+
+  /**
+   * Zeroed, page-aligned private memory. dontFork: madvise(MADV_DONTFORK), for memory the kernel
+   * pins (get_user_pages): a fork would otherwise copy-on-write the pages away from the process.
+   */
+  static anonymous(length: number, o: { dontFork?: boolean } = {}): Mapping {
+    const addr = mmapAnonymous(length);
+    try {
+      if (o.dontFork) madvise(addr, length, MADV_DONTFORK);
+      return new Mapping(addr, length);
+    } catch (e) {
+      munmap(addr, length);
+      throw e;
+    }
   }
 
   get mapped(): boolean {

@@ -8,6 +8,7 @@ import { IscsiServer } from '../links/iscsi/index.ts';
 import type { Link, LinkContext, LinkLun } from '../links/link.ts';
 import { chooseLink, probeKernel, type LinkProbe } from '../links/select.ts';
 import { TcmuLink, type ExportKind } from '../links/tcmu/index.ts';
+import { ScstUserLink, type OpenPort } from '../links/scst_user/index.ts';
 import type { ServeConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -37,6 +38,10 @@ export interface HostOptions {
   control?: string | false;
   /** Told about every LUN added while running (a new image in a folder of ISOs). */
   onServed?: (lun: ServedLun) => void;
+  /** scst_user only: the DEV_USER_VERSION string to register with (default: found, see src/links/scst_user). */
+  scstVersion?: string;
+  /** scst_user only: how /dev/scst_user is opened (tests plug the kernel model in here). */
+  scstUserPort?: OpenPort;
 }
 
 /** The embedded iSCSI target as a Link. */
@@ -134,7 +139,12 @@ export class Host {
         portal: cfg.portal,
         log,
       };
-      const link: Link = choice.link === 'tcmu' ? new TcmuLink({ ...ctx, export: o.export ?? 'local' }) : new IscsiLink(ctx);
+      const link: Link =
+        choice.link === 'tcmu'
+          ? new TcmuLink({ ...ctx, export: o.export ?? 'local' })
+          : choice.link === 'scst_user'
+            ? new ScstUserLink({ ...ctx, version: o.scstVersion, openPort: o.scstUserPort })
+            : new IscsiLink(ctx);
       const luns = await link.start();
       const served = luns.map((l) => servedLun(l, units.get(l.device)!, link.name, cfg.devices.find((d) => d.name === l.device)));
       const host = new Host([...units.values()], link, served, log);
@@ -185,6 +195,23 @@ export class Host {
     if (action !== 'load' && action !== 'eject' && action !== 'swap' && action !== 'status') throw new Error('action must be load, eject, swap or status');
     if (req.file !== undefined && typeof req.file !== 'string') throw new Error('file must be a string');
     return unit.media({ action, file: req.file as string | undefined, force: req.force === true });
+  }
+
+  /**
+   * Devices re-read their backing size (SIGUSR2, after an image was grown): those whose capacity
+   * changed raise CAPACITY DATA HAS CHANGED (and tell the kernel, for scst_user).
+   */
+  async resize(): Promise<string[]> {
+    const changed: string[] = [];
+    for (const u of this.units) {
+      if (!u.resize) continue;
+      try {
+        if (await u.resize()) changed.push(u.name);
+      } catch (e) {
+        this.log('error', `${u.name}: resize: ${(e as Error).message}`);
+      }
+    }
+    return changed;
   }
 
   /** Finishes or fails in-flight commands, takes the link down, then flushes and closes every device. */

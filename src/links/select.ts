@@ -1,6 +1,7 @@
-// Chooses the link that carries SCSI commands to our devices: the embedded iSCSI target, or LIO's
-// target_core_user (tcmu). scst_user explains what is missing instead of failing obscurely.
-import { existsSync } from 'node:fs';
+// Chooses the link that carries SCSI commands to our devices: the embedded iSCSI target, LIO's
+// target_core_user (tcmu) or SCST's scst_user. A kernel link that is asked for but cannot work
+// explains what is missing instead of failing obscurely.
+import { accessSync, constants, existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { LinkName } from '../host/config.ts';
 import { StartupError } from '../host/errors.ts';
@@ -10,6 +11,8 @@ export interface LinkProbe {
   tcmu: boolean;
   /** /dev/scst_user exists (SCST's userspace handler interface). */
   scstUser: boolean;
+  /** We may open /dev/scst_user read-write (root by default). Absent means: if we are root. */
+  scstUserUsable?: boolean;
   /** target_core_user is not loaded but its module file exists (modprobe would load it). */
   tcmuLoadable?: boolean;
   /** We can write configfs (root). Absent means yes. */
@@ -22,18 +25,29 @@ export function probeKernel(): LinkProbe {
     tcmu: existsSync('/sys/module/target_core_user'),
     tcmuLoadable: ['', '.xz', '.zst', '.gz'].some((x) => existsSync(`${dir}/target_core_user.ko${x}`)),
     scstUser: existsSync('/dev/scst_user'),
+    scstUserUsable: canReadWrite('/dev/scst_user'),
     root: process.getuid?.() === 0,
   };
 }
 
+function canReadWrite(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface LinkChoice {
-  link: 'iscsi' | 'tcmu';
+  link: 'iscsi' | 'tcmu' | 'scst_user';
   /** Why auto did not pick a kernel link, when one was present. */
   note?: string;
 }
 
 export function chooseLink(requested: LinkName, probe: LinkProbe): LinkChoice {
   const root = probe.root ?? true;
+  const scstUsable = probe.scstUser && (probe.scstUserUsable ?? root);
   switch (requested) {
     case 'iscsi':
       return { link: 'iscsi' };
@@ -47,10 +61,12 @@ export function chooseLink(requested: LinkName, probe: LinkProbe): LinkChoice {
       if (!probe.scstUser) {
         throw new StartupError("--link scst_user needs SCST's scst_user kernel module: /dev/scst_user does not exist (modprobe scst_user)");
       }
-      throw new StartupError('--link scst_user is not available in this version yet (/dev/scst_user exists); use --link iscsi or --link tcmu');
+      if (!scstUsable) throw new StartupError('--link scst_user needs read and write access to /dev/scst_user (root, or a udev rule granting it)');
+      return { link: 'scst_user' };
     case 'auto': {
       const notes: string[] = [];
-      if (probe.scstUser) notes.push('kernel link scst_user detected but not available in this version yet');
+      if (scstUsable) return { link: 'scst_user' };
+      if (probe.scstUser) notes.push('/dev/scst_user exists but we cannot open it read-write (root needed)');
       if (probe.tcmu && root) {
         return notes.length ? { link: 'tcmu', note: `${notes.join('; ')}; using tcmu` } : { link: 'tcmu' };
       }

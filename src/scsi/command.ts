@@ -79,6 +79,14 @@ export interface LogicalUnit {
   nexusLost(nexus: Nexus): void;
   /** Status for the CLI's status line (size, block size, counters). */
   describe(): Record<string, unknown>;
+  /**
+   * Optional: calls `listener` after the capacity READ CAPACITY reports changed (a resized
+   * backing file), for links that must tell their kernel (scst_user DEVICE_CAPACITY_CHANGED).
+   * Returns the function that unsubscribes.
+   */
+  onCapacityChanged?(listener: () => void): () => void;
+  /** Optional: re-read the backing size; resolves true when the capacity changed (then as above). */
+  resize?(): Promise<boolean>;
   /** Make every acknowledged write durable (used at shutdown and by timers). */
   flush(): Promise<void>;
   /** Flush and release the backing store. */

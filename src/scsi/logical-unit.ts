@@ -54,6 +54,8 @@ export interface LogicalUnitSpec {
   /** NO SENSE ASC/ASCQ REQUEST SENSE reports when nothing is pending (low power condition, ...). */
   readonly idleSense?: () => AscPair | undefined;
   readonly describe: () => Record<string, unknown>;
+  /** Adopts a changed backing size; resolves true when the capacity changed. */
+  readonly resize?: () => Promise<boolean>;
   readonly flush: () => Promise<void>;
   readonly close: () => Promise<void>;
   readonly log: LuLogger;
@@ -73,6 +75,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
   private readonly hooks: CommandHook[] = [];
   private readonly observers: LuObserver[] = [];
   private closed = false;
+  private readonly capacityListeners = new Set<() => void>();
   /** Commands answered, by outcome (for describe()). */
   readonly counters = { commands: 0, checkConditions: 0, internalErrors: 0 };
 
@@ -219,6 +222,30 @@ export class ScsiLogicalUnit implements LogicalUnit {
   private reset(): void {
     this.modePages.reset();
     this.spec.onReset?.();
+  }
+
+  /**
+   * Re-reads the backing size (SIGUSR2 after an image was grown); when the capacity changed,
+   * raises CAPACITY DATA HAS CHANGED. Resolves false for devices without a resizable backing.
+   */
+  async resize(): Promise<boolean> {
+    if (!this.spec.resize || !(await this.spec.resize())) return false;
+    this.capacityChanged();
+    return true;
+  }
+
+  onCapacityChanged(listener: () => void): () => void {
+    this.capacityListeners.add(listener);
+    return () => this.capacityListeners.delete(listener);
+  }
+
+  /**
+   * The handler changed the capacity: every I_T nexus gets CAPACITY DATA HAS CHANGED (SBC-4
+   * §4.10) and links that must tell their kernel are called.
+   */
+  capacityChanged(): void {
+    this.ua.addAll(Asc.CAPACITY_DATA_HAS_CHANGED);
+    for (const l of this.capacityListeners) l();
   }
 
   nexusLost(nexus: Nexus): void {

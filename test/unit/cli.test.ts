@@ -33,6 +33,13 @@ test('portal, prefix and link options; nullio takes a size', async () => {
   assert.equal(cfg.targets[0].iqn, 'iqn.2026-01.com.example:null1');
 });
 
+test('--link scst_user with --scst-version', async () => {
+  const { args, opts } = parse(['--link', 'scst_user', '--scst-version', '3.10.0abc', 'disk1', '/images/a.img']);
+  const cfg = await buildServeConfig(args, opts, TYPES);
+  assert.equal(cfg.link, 'scst_user');
+  assert.equal(opts.scstVersion, '3.10.0abc');
+});
+
 test('bad command lines get one clear message', async () => {
   assert.throws(() => parse(['-b', '1000', 'd', 'f']), /block size 1000 must be a power of two/);
   assert.throws(() => parse(['--link', 'fc', 'd', 'f']), /Allowed choices are auto, iscsi, tcmu, scst_user/);

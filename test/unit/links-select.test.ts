@@ -12,15 +12,21 @@ test('auto uses the embedded iSCSI target when no kernel module is loaded', () =
 test('auto picks tcmu when target_core_user is loaded and we are root', () => {
   assert.deepEqual(chooseLink('auto', { tcmu: true, scstUser: false }), { link: 'tcmu' });
   assert.deepEqual(chooseLink('auto', { tcmu: true, scstUser: false, root: true }), { link: 'tcmu' });
-  const both = chooseLink('auto', { tcmu: true, scstUser: true });
-  assert.equal(both.link, 'tcmu');
-  assert.match(both.note ?? '', /scst_user detected but not available in this version yet/);
+});
+
+test('auto picks scst_user before tcmu when /dev/scst_user exists and we may open it', () => {
+  assert.deepEqual(chooseLink('auto', { tcmu: true, scstUser: true }), { link: 'scst_user' });
+  assert.deepEqual(chooseLink('auto', { tcmu: false, scstUser: true, scstUserUsable: true, root: false }), { link: 'scst_user' });
+  // present but not accessible: say so and fall back
+  const t = chooseLink('auto', { tcmu: true, scstUser: true, scstUserUsable: false, root: true });
+  assert.equal(t.link, 'tcmu');
+  assert.match(t.note ?? '', /\/dev\/scst_user exists but we cannot open it read-write/);
+  const i = chooseLink('auto', { tcmu: false, scstUser: true, root: false });
+  assert.equal(i.link, 'iscsi');
+  assert.match(i.note ?? '', /cannot open it read-write.*using the embedded iSCSI target/);
 });
 
 test('auto says why it passes over a kernel link', () => {
-  const c = chooseLink('auto', { tcmu: false, scstUser: true });
-  assert.equal(c.link, 'iscsi');
-  assert.match(c.note ?? '', /scst_user detected but not available in this version yet/);
   const u = chooseLink('auto', { tcmu: true, scstUser: false, root: false });
   assert.equal(u.link, 'iscsi');
   assert.match(u.note ?? '', /tcmu needs root/);
@@ -28,11 +34,13 @@ test('auto says why it passes over a kernel link', () => {
   assert.equal(chooseLink('auto', { tcmu: false, tcmuLoadable: true, scstUser: false }).link, 'iscsi');
 });
 
-test('kernel links name the missing module, need root, or say they are not available yet', () => {
+test('kernel links name the missing module or the missing permission', () => {
   assert.throws(() => chooseLink('tcmu', none), /target_core_user kernel module, which is not loaded/);
   assert.deepEqual(chooseLink('tcmu', { tcmu: true, scstUser: false }), { link: 'tcmu' });
   assert.deepEqual(chooseLink('tcmu', { tcmu: false, tcmuLoadable: true, scstUser: false, root: true }), { link: 'tcmu' });
   assert.throws(() => chooseLink('tcmu', { tcmu: true, scstUser: false, root: false }), /--link tcmu needs root/);
-  assert.throws(() => chooseLink('scst_user', none), /\/dev\/scst_user does not exist/);
-  assert.throws(() => chooseLink('scst_user', { tcmu: false, scstUser: true }), /--link scst_user is not available in this version yet/);
+  assert.throws(() => chooseLink('scst_user', none), /\/dev\/scst_user does not exist \(modprobe scst_user\)/);
+  assert.deepEqual(chooseLink('scst_user', { tcmu: false, scstUser: true }), { link: 'scst_user' });
+  assert.throws(() => chooseLink('scst_user', { tcmu: false, scstUser: true, scstUserUsable: false }), /read and write access to \/dev\/scst_user/);
+  assert.throws(() => chooseLink('scst_user', { tcmu: false, scstUser: true, root: false }), /read and write access/);
 });

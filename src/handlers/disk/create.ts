@@ -125,7 +125,9 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
   const copyEndpoint = {
     naa: identity.naa,
     blockSize: bs,
-    blocks: dev.blocks,
+    get blocks() {
+      return dev.blocks;
+    },
     checkReady: () => dev.checkReady(),
     get writeProtected() {
       return dev.writeProtected;
@@ -173,6 +175,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     },
     idleSense: () => medium.powerSense(),
     describe: () => dev.describe(),
+    resize: () => dev.resize(),
     flush: () => dev.flush(),
     close: () => {
       unregisterCopy();

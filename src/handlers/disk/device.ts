@@ -61,7 +61,8 @@ export class DiskDevice {
   readonly settings: DiskSettings;
   readonly store: BlockStore;
   readonly blockSize: number;
-  readonly blocks: bigint;
+  /** Capacity in logical blocks (changes only through resize()). */
+  blocks: bigint;
   private readonly log: LuLogger;
   private pages: ModePages | undefined;
   /** Removable medium ejected with LoEj (START STOP UNIT, medium.ts). */
@@ -79,6 +80,19 @@ export class DiskDevice {
     this.blockSize = settings.blockSize;
     this.blocks = BigInt(store.size / settings.blockSize);
     this.log = log;
+  }
+
+  /**
+   * Adopts the backing store's current size (the image was grown or shrunk). Resolves true when
+   * the capacity changed; the LU then raises CAPACITY DATA HAS CHANGED.
+   */
+  async resize(): Promise<boolean> {
+    if (!this.store.refreshSize) return false;
+    const blocks = BigInt((await this.store.refreshSize()) / this.blockSize);
+    if (blocks === this.blocks) return false;
+    this.log('info', `${this.settings.name}: capacity ${this.blocks} -> ${blocks} blocks`);
+    this.blocks = blocks;
+    return true;
   }
 
   /** Binds the LU's mode pages (WCE and SWP live there). */

@@ -1,0 +1,111 @@
+// REGISTER_DEVICE: what we tell SCST about each logical unit, and the registration itself.
+//
+// Parse type per device type: disks use the kernel's generic SBC parser (STANDARD: a READ or
+// WRITE costs one EXEC). CD/DVD drives and changers use EXCEPTION: the kernel parses what it
+// knows and asks us (PARSE) only about the rest. Tapes use CALL: scst_user leaves a tape's
+// block_shift at -1, so the kernel's generic tape parser mis-sizes fixed-block READ/WRITE(6)
+// (scst_lib.c scst_tape_generic_parse; scst.md §1.15); we size every tape command ourselves.
+//
+// Memory: REUSE_ALL (the kernel keeps our buffers in its SGV cache and gives them back with
+// ON_CACHED_MEM_FREE) with ON_FREE_CMD ignored, the cheapest mode; or NO_REUSE, where each
+// buffer belongs to one command and ON_FREE_CMD must be asked for (else they would leak).
+import {
+  DEV_USER_NAME,
+  MEMORY_REUSE_TYPE,
+  ON_FREE_CMD_TYPE,
+  PARSE_TYPE,
+  SCST_USER_IOCTLS,
+  SIZES,
+  encodeDevDesc,
+  type UserOpt,
+} from '../../ffi/scst-user-abi.ts';
+import type { LogicalUnit } from '../../scsi/command.ts';
+import { DeviceType } from '../../scsi/constants.ts';
+import { errnoName } from '../../ffi/libc.ts';
+import type { ControlBlock } from './control-block.ts';
+import type { ScstUserPort } from './port.ts';
+import type { VersionChoice } from './version-source.ts';
+
+export type MemoryReuse = 'all' | 'none';
+
+export interface DeviceRegistration {
+  readonly name: string;
+  readonly type: number;
+  readonly blockSize: number;
+  readonly parseType: number;
+  readonly memoryReuse: MemoryReuse;
+}
+
+const EINVAL = 22;
+const EPERM = 1;
+const EEXIST = 17;
+
+export function registrationFor(lu: LogicalUnit, memoryReuse: MemoryReuse = 'all'): DeviceRegistration {
+  if (Buffer.byteLength(lu.name) >= SIZES.SCST_MAX_NAME) throw new Error(`${lu.name}: SCST device names are at most ${SIZES.SCST_MAX_NAME - 1} bytes`);
+  const d = lu.describe();
+  const t = lu.peripheralType;
+  const blockSize = t === DeviceType.CDROM ? 2048 : t === DeviceType.DISK && typeof d.blockSize === 'number' ? d.blockSize : 512;
+  const parseType =
+    t === DeviceType.DISK
+      ? PARSE_TYPE.SCST_USER_PARSE_STANDARD
+      : t === DeviceType.CDROM || t === DeviceType.CHANGER
+        ? PARSE_TYPE.SCST_USER_PARSE_EXCEPTION
+        : PARSE_TYPE.SCST_USER_PARSE_CALL;
+  return { name: lu.name, type: t, blockSize, parseType, memoryReuse };
+}
+
+export function optionsOf(r: DeviceRegistration): UserOpt {
+  const reuse = r.memoryReuse === 'all';
+  return {
+    parse_type: r.parseType,
+    on_free_cmd_type: reuse ? ON_FREE_CMD_TYPE.SCST_USER_ON_FREE_CMD_IGNORE : ON_FREE_CMD_TYPE.SCST_USER_ON_FREE_CMD_CALL,
+    memory_reuse_type: reuse ? MEMORY_REUSE_TYPE.SCST_USER_MEM_REUSE_ALL : MEMORY_REUSE_TYPE.SCST_USER_MEM_NO_REUSE,
+    partial_transfers_type: 0,
+    partial_len: 0,
+    tst: 0, // one task set per LU, as our control mode page says
+    tmf_only: 0,
+    queue_alg: 1, // unrestricted reordering (QAM = 1)
+    qerr: 0,
+    tas: 0,
+    swp: 0,
+    d_sense: 0,
+    has_own_order_mgmt: 0, // the SCST core keeps SAM ordering
+    ext_copy_remap_supported: 0,
+  };
+}
+
+export const parseTypeName = (t: number): string => (['standard', 'call', 'exception'] as const)[t] ?? String(t);
+
+/**
+ * REGISTER_DEVICE on a freshly opened fd, trying each candidate version string until the kernel
+ * accepts one. Returns the string it accepted; throws with what to do otherwise.
+ */
+export function registerDevice(port: ScstUserPort, cb: ControlBlock, reg: DeviceRegistration, versions: VersionChoice): string {
+  const tried: string[] = [];
+  for (const version of versions.candidates) {
+    const s = cb.putStrings(version, 'GPL');
+    encodeDevDesc(cb.dv, cb.descOffset, {
+      version_str: s.version,
+      license_str: s.license,
+      type: reg.type,
+      opt: optionsOf(reg),
+      block_size: reg.blockSize,
+      name: reg.name,
+    });
+    const rc = port.ioctl(SCST_USER_IOCTLS.SCST_USER_REGISTER_DEVICE, cb.descAddress);
+    if (rc >= 0) return version;
+    const errno = -rc;
+    if (errno === EINVAL) {
+      tried.push(version);
+      continue;
+    }
+    if (errno === EEXIST) throw new Error(`SCST already has a device named "${reg.name}" (another fileio_tgt, or an in-kernel handler's device: see /sys/kernel/scst_tgt/devices)`);
+    if (errno === EPERM) throw new Error(`${DEV_USER_NAME} refused the license string (EPERM)`);
+    throw new Error(`REGISTER_DEVICE "${reg.name}" failed: ${errnoName(errno)}`);
+  }
+  throw new Error(
+    `${DEV_USER_NAME} refused device "${reg.name}" (EINVAL) with every version string from ${versions.origin} ` +
+      `(${tried.map((v) => v.slice(0, 12) + '…').join(', ')}): the kernel log says "Incorrect version of user device" with the one it expects; ` +
+      'pass it with --scst-version, or install the scst-dev headers matching the module',
+  );
+}
