@@ -146,3 +146,20 @@ export function pollReadable(fd: number, cb: (status: number, events: { readable
   const poll = koffi.node.poll as unknown as (fd: number, opts: { readable: boolean }, cb: (status: number, ev: unknown) => void) => PollHandle;
   return poll(fd, { readable: true }, (status, ev) => cb(status, (ev ?? {}) as { readable?: boolean; disconnect?: boolean }));
 }
+
+/** One readable-watch of an fd at a time (uv_poll), as the kernel links hold their device fds. */
+export class ReadableWatch {
+  #poll: PollHandle | null = null;
+
+  /** cb runs on the event loop while the fd is readable (level-triggered); status < 0: poll failed. */
+  start(fd: number, what: string, cb: (status: number) => void): void {
+    if (this.#poll) throw new Error(`${what}: already watching`);
+    if (fd < 0) throw new Error(`${what}: closed`);
+    this.#poll = pollReadable(fd, (status) => cb(status));
+  }
+
+  stop(): void {
+    this.#poll?.close();
+    this.#poll = null;
+  }
+}

@@ -3,13 +3,13 @@
 // watched with uv_poll on the event loop. Arguments are native addresses (stable memory from
 // Mapping), never JS buffers. This is the production side of the scst_user link's port; the
 // unit tests plug an in-process model of the kernel in at the same place.
-import { O_NONBLOCK, O_RDWR, close, ioctlErrno, open, pollReadable, type PollHandle } from './libc.ts';
+import { O_NONBLOCK, O_RDWR, ReadableWatch, close, ioctlErrno, open } from './libc.ts';
 import { SCST_USER_DEVICE } from './scst-user/constants.ts';
 
 export class ScstUserFd {
   readonly path: string;
   #fd: number;
-  #poll: PollHandle | null = null;
+  readonly #watch = new ReadableWatch();
 
   private constructor(path: string, fd: number) {
     this.path = path;
@@ -29,14 +29,11 @@ export class ScstUserFd {
 
   /** Calls cb on the event loop while the fd is readable (level-triggered); status < 0: poll failed. */
   watch(cb: (status: number) => void): void {
-    if (this.#poll) throw new Error(`${this.path}: already watching`);
-    if (this.#fd < 0) throw new Error(`${this.path}: closed`);
-    this.#poll = pollReadable(this.#fd, (status) => cb(status));
+    this.#watch.start(this.#fd, this.path, cb);
   }
 
   unwatch(): void {
-    this.#poll?.close();
-    this.#poll = null;
+    this.#watch.stop();
   }
 
   /** Stop watching and close: the kernel unregisters the device and drops its LUN mappings. Idempotent. */

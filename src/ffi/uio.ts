@@ -1,7 +1,7 @@
 // Linux UIO devices (/dev/uioN): discovery through /sys/class/uio, the 4-byte event read and
 // the 4-byte irqcontrol write, and uv_poll watching. UIO read()/write() must be exactly 4 bytes.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { O_NONBLOCK, O_RDWR, close, open, pollReadable, read, write, type PollHandle } from './libc.ts';
+import { O_NONBLOCK, O_RDWR, ReadableWatch, close, open, read, write } from './libc.ts';
 import { Mapping } from './mmap.ts';
 
 export interface UioInfo {
@@ -40,7 +40,7 @@ export class UioDevice {
   readonly info: UioInfo;
   readonly map: Mapping;
   #fd: number;
-  #poll: PollHandle | null = null;
+  readonly #watch = new ReadableWatch();
   readonly #word = new Uint8Array(4);
 
   private constructor(info: UioInfo, fd: number, map: Mapping) {
@@ -82,13 +82,11 @@ export class UioDevice {
 
   /** Start watching for events; cb runs on the event loop (level-triggered: call readEvent). */
   watch(cb: (status: number) => void): void {
-    if (this.#poll) throw new Error('already watching');
-    this.#poll = pollReadable(this.#fd, (status) => cb(status));
+    this.#watch.start(this.#fd, this.info.devPath, cb);
   }
 
   unwatch(): void {
-    this.#poll?.close();
-    this.#poll = null;
+    this.#watch.stop();
   }
 
   /** Stop watching, unmap (dropping the view), close. Idempotent. */

@@ -2,7 +2,8 @@
 // with the share and environment every guest script gets, and the "STEP <name> <ok|fail>
 // <seconds> <detail>" lines guest scripts print (kernel/vm/guest-lib.sh), asserted one by one.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,4 +92,45 @@ export async function bootGuest(o: { script: string; share: string; timeoutMs: n
   vm.buildInitramfs(kernel, join(o.share, 'initramfs.cpio'));
   const result = await runGuest(vm, kernel, { script: o.script, share: o.share, timeoutMs: o.timeoutMs, env: { RESULTS: o.share, REPO } });
   return new GuestRun(kernel, result);
+}
+
+/**
+ * One VM boot for the enclosing describe(): `prepare` fills a fresh share folder, then the guest
+ * script runs; the share is removed afterwards (kept with FILEIO_VM_KEEP=1). Registers the test
+ * that the script ran to the end; each guest step is then one `step(name)` assertion.
+ */
+export function guestSuite(o: { label: string; script: string; prepare?: (share: string) => void | Promise<void>; timeoutMs?: number }): {
+  step(name: string): void;
+  readonly guest: GuestRun;
+  readonly share: string;
+} {
+  let share = '';
+  let guest: GuestRun | undefined;
+  before(async () => {
+    share = mkdtempSync(`/tmp/fileio-vm-${o.label.replace(/\W+/g, '-')}-`);
+    await o.prepare?.(share);
+    guest = await bootGuest({ script: o.script, share, timeoutMs: o.timeoutMs ?? 10 * 60_000 });
+    process.stderr.write(`# ${o.label} VM: qemu exited after ${guest.result.seconds.toFixed(1)} s wall (rc ${guest.result.rc})\n`);
+  });
+  after(() => {
+    if (share && !process.env.FILEIO_VM_KEEP) rmSync(share, { recursive: true, force: true });
+  });
+  const suite = {
+    step: (name: string) => {
+      assert.ok(guest, 'the VM did not boot');
+      guest.step(name);
+    },
+    get guest() {
+      assert.ok(guest, 'the VM did not boot');
+      return guest;
+    },
+    get share() {
+      return share;
+    },
+  };
+  test('the guest script ran to the end', () => {
+    assert.equal(suite.guest.result.timedOut, false, 'VM timed out');
+    suite.step('done');
+  });
+  return suite;
 }

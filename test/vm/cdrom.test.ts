@@ -4,63 +4,31 @@
 // eject and close, PREVENT while mounted, `fileio_tgt media` load/swap seen through the block
 // layer's GET EVENT STATUS NOTIFICATION polling (uevents) and the new capacity. The ISOs are made
 // here with genisoimage; each guest step is one test.
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { bootGuest, type GuestRun } from '../helpers/vm-guest.ts';
+import { describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { guestSuite } from '../helpers/vm-guest.ts';
+import { makeIso, sumsOf } from '../helpers/iso.ts';
 
 /** A DVD-sized image: 800 MiB, above the 360000-block CD limit; the tail past the file system is sparse. */
 const DVD_BYTES = 800 * 2 ** 20;
 
-/** Writes `files` under `dir`, makes `iso` with genisoimage and `sums` ("<sha256>  ./<path>" per file). */
-function makeIso(dir: string, label: string, files: Record<string, Buffer>, iso: string, sums: string): void {
-  const lines: string[] = [];
-  for (const [name, data] of Object.entries(files).sort()) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), data);
-    lines.push(`${createHash('sha256').update(data).digest('hex')}  ./${name}`);
-  }
-  writeFileSync(sums, lines.join('\n') + '\n');
-  execFileSync('genisoimage', ['-quiet', '-R', '-J', '-V', label, '-o', iso, dir]);
-}
-
 describe('CD/DVD drive in a VM: the sr driver through --link tcmu (mount, eject, media changes)', () => {
-  let share: string;
-  let guest: GuestRun;
-
-  before(async () => {
-    share = mkdtempSync('/tmp/fileio-cdvm-');
-    makeIso(
-      join(share, 'src-a'),
-      'DISC_A',
-      { 'hello.txt': Buffer.from('disc A\n'), 'data/random.bin': randomBytes(1_500_000), 'data/deep/note.txt': Buffer.from('nested file\n') },
-      join(share, 'a.iso'),
-      join(share, 'a.sums'),
-    );
-    makeIso(
-      join(share, 'src-b'),
-      'DISC_B',
-      { 'other.txt': Buffer.from('disc B\n'), 'big.bin': randomBytes(3_000_000) },
-      join(share, 'b.iso'),
-      join(share, 'b.sums'),
-    );
-    truncateSync(join(share, 'b.iso'), DVD_BYTES);
-    guest = await bootGuest({ script: 'test/vm/guest-cdrom.sh', share, timeoutMs: 10 * 60_000 });
-    process.stderr.write(`# cdrom VM: qemu exited after ${guest.result.seconds.toFixed(1)} s wall (rc ${guest.result.rc})\n`);
-  });
-
-  after(() => {
-    if (share && !process.env.FILEIO_VM_KEEP) rmSync(share, { recursive: true, force: true });
-  });
-
-  const step = (name: string) => guest.step(name);
-
-  test('the guest script ran to the end', () => {
-    assert.equal(guest.result.timedOut, false, 'VM timed out');
-    step('done');
+  const { step } = guestSuite({
+    label: 'cdrom',
+    script: 'test/vm/guest-cdrom.sh',
+    prepare: async (share) => {
+      const discs = {
+        a: { label: 'DISC_A', files: { 'hello.txt': Buffer.from('disc A\n'), 'data/random.bin': randomBytes(1_500_000), 'data/deep/note.txt': Buffer.from('nested file\n') } },
+        b: { label: 'DISC_B', files: { 'other.txt': Buffer.from('disc B\n'), 'big.bin': randomBytes(3_000_000) } },
+      };
+      for (const [name, { label, files }] of Object.entries(discs)) {
+        await makeIso(share, name, label, files);
+        writeFileSync(join(share, `${name}.sums`), sumsOf(files));
+      }
+      truncateSync(join(share, 'b.iso'), DVD_BYTES);
+    },
   });
   test('target_core_user, tcm_loop, sr_mod and isofs load', () => step('modules'));
   test('both drives appear as /dev/srN: SCSI type 5 under tcm_loop, the device the CLI reported', () => step('devices'));

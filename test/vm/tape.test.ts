@@ -3,36 +3,22 @@
 // local and drives the kernel's st and sg drivers with Debian's mtx, mt-st and tar, then kills
 // the target with SIGKILL while dd writes and checks every acknowledged block after a restart.
 // Each guest step is one test here.
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, bootGuest, type GuestRun } from '../helpers/vm-guest.ts';
+import { REPO, guestSuite } from '../helpers/vm-guest.ts';
 
 describe('tape library in a VM: st, sg, mt-st, tar and mtx through --link tcmu', () => {
-  let share: string;
-  let guest: GuestRun;
-
-  before(async () => {
-    share = mkdtempSync('/tmp/fileio-tapevm-');
-    mkdirSync(join(share, 'carts'));
-    for (const i of [1, 2, 3]) {
-      execFileSync(process.execPath, [join(REPO, 'bin/fileio_tgt.js'), 'tape', 'create', '--barcode', `VOL00${i}L6`, '--size', '256M', join(share, 'carts', `VOL00${i}L6`)]);
-    }
-    guest = await bootGuest({ script: 'test/vm/guest-tape.sh', share, timeoutMs: 10 * 60_000 });
-    process.stderr.write(`# tape VM: qemu exited after ${guest.result.seconds.toFixed(1)} s wall (rc ${guest.result.rc})\n`);
-  });
-
-  after(() => {
-    if (share && !process.env.FILEIO_VM_KEEP) rmSync(share, { recursive: true, force: true });
-  });
-
-  const step = (name: string) => guest.step(name);
-
-  test('the guest script ran to the end', () => {
-    assert.equal(guest.result.timedOut, false, 'VM timed out');
-    step('done');
+  const { step } = guestSuite({
+    label: 'tape',
+    script: 'test/vm/guest-tape.sh',
+    prepare: (share) => {
+      mkdirSync(join(share, 'carts'));
+      for (const i of [1, 2, 3]) {
+        execFileSync(process.execPath, [join(REPO, 'bin/fileio_tgt.js'), 'tape', 'create', '--barcode', `VOL00${i}L6`, '--size', '256M', join(share, 'carts', `VOL00${i}L6`)]);
+      }
+    },
   });
   test('target_core_user, tcm_loop, st and sg load', () => step('modules'));
   test('the library appears as a changer (sg) and a tape drive (/dev/nst0)', () => step('devices'));

@@ -12,6 +12,7 @@ import type { BufferPool, NativeBuffer } from './buffer-pool.ts';
 import type { PendingReply } from './replies.ts';
 import type { Session, SessionTable } from './sessions.ts';
 import type { AbortScope } from './task-mgmt.ts';
+import { IdleWaiters } from '../idle-waiters.ts';
 
 const INTERNAL_FAILURE = fixedSense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
 const WRITE_PROTECTED = fixedSense(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
@@ -48,7 +49,7 @@ export interface ExecutorOptions {
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #running = new Map<number, Running>();
-  #idle: (() => void)[] = [];
+  readonly #idle = new IdleWaiters();
   readonly stats = { commands: 0, aborted: 0, failed: 0, busy: 0, dropped: 0, dataIn: 0, dataOut: 0 };
 
   constructor(o: ExecutorOptions) {
@@ -155,7 +156,7 @@ export class Executor {
     }
     if (running.ac.signal.aborted) this.stats.aborted++;
     this.#o.reply({ kind: 'exec', cmd_h: c.cmd_h, status, resp_data_len: resp, pbuf, sense });
-    if (this.#running.size === 0) this.#wakeIdle();
+    if (this.#running.size === 0) this.#idle.wake();
   }
 
   /** TASK_MGMT_RECEIVED: signal the commands the function aborts; they still get their replies. */
@@ -176,19 +177,9 @@ export class Executor {
 
   /** Resolves when nothing is in flight, or false after timeoutMs. */
   idle(timeoutMs: number): Promise<boolean> {
-    if (this.#running.size === 0) return Promise.resolve(true);
-    return new Promise((res) => {
-      const t = setTimeout(() => {
-        this.#idle = this.#idle.filter((f) => f !== done);
-        res(false);
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(t);
-        res(true);
-      };
-      this.#idle.push(done);
-    });
+    return this.#idle.wait(this.#running.size > 0, timeoutMs);
   }
+
 
   /** The fd is gone: forget every running command (their late answers are ignored). */
   dropAll(why: string): number {
@@ -196,13 +187,8 @@ export class Executor {
     for (const r of this.#running.values()) r.ac.abort(new Error(why));
     this.#running.clear();
     this.stats.dropped += n;
-    this.#wakeIdle();
+    this.#idle.wake();
     return n;
   }
 
-  #wakeIdle(): void {
-    const w = this.#idle;
-    this.#idle = [];
-    for (const f of w) f();
-  }
 }

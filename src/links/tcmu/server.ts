@@ -14,6 +14,7 @@
 import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse } from '../../scsi/command.ts';
 import { TcmuTmrType } from '../../ringbuffer/abi.ts';
 import { TcmuRing, type RingProblem, type TcmuCommand, type TcmuCompletion, type TcmuTmrNotification } from '../../ringbuffer/ring.ts';
+import { IdleWaiters } from '../idle-waiters.ts';
 
 /** What the server needs from a UIO device (UioDevice in production, a fake in tests). */
 export interface RingPort {
@@ -66,7 +67,7 @@ export class TcmuServer {
   #notifyScheduled = false;
   #stopped = false;
   #recovering = false;
-  #idle: (() => void)[] = [];
+  readonly #idle = new IdleWaiters();
   /** Bumped by reset(): answers of an older generation are dropped. */
   #generation = 0;
 
@@ -96,19 +97,9 @@ export class TcmuServer {
 
   /** Resolves when no command is in flight (or after timeoutMs). */
   idle(timeoutMs = 30_000): Promise<boolean> {
-    if (this.#running.size === 0) return Promise.resolve(true);
-    return new Promise((res) => {
-      const t = setTimeout(() => {
-        this.#idle = this.#idle.filter((f) => f !== done);
-        res(false);
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(t);
-        res(true);
-      };
-      this.#idle.push(done);
-    });
+    return this.#idle.wait(this.#running.size > 0, timeoutMs);
   }
+
 
   /**
    * Stop serving: unwatch the fd and drop every in-flight command (their late answers are
@@ -122,7 +113,7 @@ export class TcmuServer {
     this.stats.dropped += this.#running.size;
     this.#running.clear();
     this.#generation++;
-    this.#wakeIdle();
+    this.#idle.wake();
   }
 
   describe(): Record<string, unknown> {
@@ -232,7 +223,7 @@ export class TcmuServer {
     if (this.ring.complete(cmd, completion)) this.stats.completed++;
     this.#scheduleNotify();
     if (this.#running.size === 0) {
-      this.#wakeIdle();
+      this.#idle.wake();
       if (this.#recovering) void this.#recover();
     }
   }
@@ -306,9 +297,4 @@ export class TcmuServer {
     this.#pump();
   }
 
-  #wakeIdle(): void {
-    const w = this.#idle;
-    this.#idle = [];
-    for (const f of w) f();
-  }
 }
