@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, rename, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildProgram, buildServeConfig, type CliOptions } from '../../src/cli/main.ts';
 import { Host } from '../../src/host/host.ts';
@@ -111,4 +111,43 @@ test('without /dev/scst_user the start-up error names it', async () => {
   const cfg = await buildServeConfig(p.args, p.opts<CliOptions>(), registry.types());
   await assert.rejects(Host.start(cfg, registry, () => undefined, { probe: { tcmu: false, scstUser: true, scstUserUsable: true }, control: false }), /--link scst_user: open \/dev\/scst_user: ENOENT/);
   await assert.rejects(Host.start(cfg, registry, () => undefined, { probe: { tcmu: false, scstUser: false }, control: false }), /\/dev\/scst_user does not exist/);
+});
+
+test('a folder of ISOs: an image copied in while running registers one more SCST user device', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const folder = join(dir, 'isos');
+    await mkdir(folder);
+    const makeIso = async (name: string, text: string) => {
+      const src = join(dir, `${name}.src`);
+      await mkdir(src);
+      await writeFile(join(src, 'f.txt'), text);
+      execFileSync('genisoimage', ['-quiet', '-o', join(dir, `${name}.iso`), src]);
+    };
+    await makeIso('alpha', 'disc alpha');
+    await makeIso('beta', 'disc beta');
+    await rename(join(dir, 'alpha.iso'), join(folder, 'alpha.iso'));
+    await utimes(join(folder, 'alpha.iso'), 1, 1); // long settled
+    const cfg = join(dir, 'cfg.json');
+    await writeFile(cfg, JSON.stringify({ devices: [{ name: 'dvds', type: 'cdrom', file: folder, options: { settleMs: 100, rescanMs: 100 } }] }));
+    const model = new ScstUserModel();
+    const host = await start(['--link', 'scst_user', '--scst-version', model.version, '--config', cfg], model);
+    try {
+      assert.deepEqual(host.served.map((s) => s.device), ['dvds-alpha']);
+      await rename(join(dir, 'beta.iso'), join(folder, 'beta.iso'));
+      for (let i = 0; i < 100 && !model.devices.has('dvds-beta'); i++) await new Promise((r) => setTimeout(r, 50));
+      const dev = model.device('dvds-beta');
+      assert.equal(dev.type, 5);
+      const s = await session(dev);
+      await clearUa(dev, s);
+      const cap = good(await dev.submit(s, { cdb: [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0] }));
+      assert.equal(cap.readUInt32BE(4), 2048, 'a 2048-byte-block disc');
+      assert.ok(host.served.some((s) => s.device === 'dvds-beta' && s.via === 'scst_user'), 'the host lists the new device');
+    } finally {
+      await host.close();
+    }
+    assert.equal(model.devices.size, 0, 'closing unregistered both devices');
+  } finally {
+    await cleanup();
+  }
 });

@@ -9,7 +9,7 @@ import { DeviceServer, type DeviceServerOptions } from './device-server.ts';
 import { openScstUser, type OpenPort } from './port.ts';
 import { parseTypeName, type MemoryReuse } from './registration.ts';
 import { ScstSysfs } from './sysfs.ts';
-import { DEFAULT_SYSFS_ROOT, chooseVersion } from './version-source.ts';
+import { DEFAULT_SYSFS_ROOT, chooseVersion, type VersionChoice } from './version-source.ts';
 
 export { DeviceServer } from './device-server.ts';
 export type { ScstUserPort, OpenPort } from './port.ts';
@@ -32,50 +32,72 @@ export class ScstUserLink implements Link {
   readonly #servers = new Map<string, DeviceServer>();
   readonly #unsubscribe: (() => void)[] = [];
   #closing?: Promise<void>;
+  /** Chosen at start(); units added later register with the same strings. */
+  #versions: VersionChoice = { candidates: [], origin: 'not started' };
 
   constructor(o: ScstUserLinkOptions) {
     this.#o = o;
   }
 
+  get #sysfsRoot(): string {
+    return this.#o.sysfsRoot ?? DEFAULT_SYSFS_ROOT;
+  }
+
   async start(): Promise<LinkLun[]> {
     const o = this.#o;
-    let versions;
     try {
-      versions = await chooseVersion({ override: o.version, includeDirs: o.includeDirs, sysfsRoot: o.sysfsRoot });
+      this.#versions = await chooseVersion({ override: o.version, includeDirs: o.includeDirs, sysfsRoot: o.sysfsRoot });
     } catch (e) {
       throw new StartupError(`--link scst_user: ${(e as Error).message}`);
     }
-    const sysfsRoot = o.sysfsRoot ?? DEFAULT_SYSFS_ROOT;
     const units = new Map<string, LogicalUnit>();
     for (const t of o.targets) for (const lu of t.luns.values()) units.set(lu.name, lu);
     try {
-      for (const lu of units.values()) {
-        const server = new DeviceServer({
-          lu,
-          openPort: o.openPort ?? openScstUser(),
-          versions,
-          log: o.log,
-          memoryReuse: o.memoryReuse,
-          prealloc: o.prealloc,
-          restart: o.restart,
-          sysfs: new ScstSysfs(sysfsRoot),
-        });
-        server.start();
-        this.#servers.set(lu.name, server);
-        if (lu.onCapacityChanged) this.#unsubscribe.push(lu.onCapacityChanged(() => server.capacityChanged()));
-        o.log('debug', `${lu.name}: registered with SCST as a ${parseTypeName(server.registration.parseType)}-parse user device (${server.version})`);
-      }
+      for (const lu of units.values()) this.#register(lu);
     } catch (e) {
       await this.close(5_000).catch(() => undefined);
       throw new StartupError(`--link scst_user: ${(e as Error).message}`);
     }
-    return [...this.#servers.values()].map((s) => ({
+    return [...this.#servers.values()].map((s) => this.#served(s));
+  }
+
+  /**
+   * A unit added while running (a new image in a folder of ISOs): registered as one more SCST
+   * user device; as for every device of this link, the admin maps it to a target.
+   */
+  async addLun(_target: string, _lun: number, lu: LogicalUnit): Promise<LinkLun> {
+    if (this.#closing) throw new Error('the scst_user link is closing');
+    if (this.#servers.has(lu.name)) throw new Error(`${lu.name} is already registered`);
+    return this.#served(this.#register(lu));
+  }
+
+  #register(lu: LogicalUnit): DeviceServer {
+    const o = this.#o;
+    const server = new DeviceServer({
+      lu,
+      openPort: o.openPort ?? openScstUser(),
+      versions: this.#versions,
+      log: o.log,
+      memoryReuse: o.memoryReuse,
+      prealloc: o.prealloc,
+      restart: o.restart,
+      sysfs: new ScstSysfs(this.#sysfsRoot),
+    });
+    server.start();
+    this.#servers.set(lu.name, server);
+    if (lu.onCapacityChanged) this.#unsubscribe.push(lu.onCapacityChanged(() => server.capacityChanged()));
+    o.log('debug', `${lu.name}: registered with SCST as a ${parseTypeName(server.registration.parseType)}-parse user device (${server.version})`);
+    return server;
+  }
+
+  #served(s: DeviceServer): LinkLun {
+    return {
       device: s.lu.name,
       target: '',
       lun: 0,
-      url: `${sysfsRoot}/devices/${s.lu.name}`,
+      url: `${this.#sysfsRoot}/devices/${s.lu.name}`,
       link: { handler: s.lu.name, parse: parseTypeName(s.registration.parseType), memoryReuse: s.registration.memoryReuse, version: s.version },
-    }));
+    };
   }
 
   /** The device server of a device (tests, status). */
