@@ -53,6 +53,21 @@ export const INLINE_IO_BYTES = 128 << 10;
 const INLINE_WRITE_SLOW_NS = 2_000_000n;
 const INLINE_WRITE_BACKOFF_MS = 200;
 
+/** The buffers after the first `n` bytes (views; for resuming a short readv/writev). */
+function skipBytes(bufs: readonly Buffer[], n: number): Buffer[] {
+  if (n === 0) return bufs as Buffer[];
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
+}
+
 function errCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
 }
@@ -167,7 +182,74 @@ export class FileStore implements BlockStore {
     return buf;
   }
 
-  write(offset: number, data: Buffer): Promise<void> {
+  /**
+   * Fills `bufs`, one after the other, from `offset` (the page cache's miss path: the pages are
+   * read into in place). With O_DIRECT the buffers must be aligned, as cache pages are.
+   */
+  readInto(offset: number, bufs: readonly Buffer[]): Promise<void> {
+    this.stats.reads++;
+    let length = 0;
+    for (const b of bufs) length += b.length;
+    let done = 0;
+    if (!this.o.direct && bufs.length === 1 && length <= INLINE_IO_BYTES) {
+      try {
+        done = Math.max(0, preadNoWait(this.fh.fd, bufs[0]!, 0, length, offset));
+      } catch (e) {
+        return Promise.reject(new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e)));
+      }
+      if (done === length) {
+        this.stats.inlineReads++;
+        this.stats.bytesRead += length;
+        return Promise.resolve();
+      }
+    }
+    return this.readvFrom(bufs, done, offset, length);
+  }
+
+  private async readvFrom(bufs: readonly Buffer[], done: number, offset: number, length: number): Promise<void> {
+    try {
+      while (done < length) {
+        const { bytesRead } = await this.fh.readv(skipBytes(bufs, done), offset + done);
+        if (bytesRead === 0) throw new StoreError('read', `${this.o.path}: unexpected end of file at byte ${offset + done}`, 'EOF');
+        done += bytesRead;
+      }
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
+    }
+    this.stats.bytesRead += length;
+  }
+
+  /**
+   * Writes `bufs`, one after the other, at `offset` with pwritev (the page cache's write-back:
+   * dirty pages go out in place, aligned for O_DIRECT, without being copied).
+   */
+  async writeBuffers(offset: number, bufs: readonly Buffer[]): Promise<void> {
+    if (this.readOnly) throw new StoreError('write', `${this.o.path} is open read-only`, 'EROFS');
+    this.stats.writes++;
+    let length = 0;
+    for (const b of bufs) length += b.length;
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesWritten } = await this.fh.writev(skipBytes(bufs, done), offset + done);
+        if (bytesWritten === 0) throw new StoreError('write', `${this.o.path}: write made no progress at byte ${offset + done}`, 'EIO');
+        done += bytesWritten;
+      }
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError('write', `${this.o.path}: write of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
+    }
+    this.stats.bytesWritten += length;
+  }
+
+  /** Writes `data`; with `sync`, fdatasync before resolving unless writes are durable anyway. */
+  write(offset: number, data: Buffer, sync = false): Promise<void> {
+    const p = this.writeData(offset, data);
+    return sync && !this.writesAreDurable ? p.then(() => this.flush()) : p;
+  }
+
+  private writeData(offset: number, data: Buffer): Promise<void> {
     if (this.readOnly) return Promise.reject(new StoreError('write', `${this.o.path} is open read-only`, 'EROFS'));
     this.stats.writes++;
     // Inline pwrite into the page cache (not with O_DSYNC/O_DIRECT, which wait for the device).
@@ -270,7 +352,7 @@ export class FileStore implements BlockStore {
     const zeros = Buffer.alloc(Math.min(length, ZERO_CHUNK_BYTES));
     for (let pos = offset; pos < offset + length; pos += zeros.length) {
       const n = Math.min(zeros.length, offset + length - pos);
-      await this.write(pos, n === zeros.length ? zeros : zeros.subarray(0, n));
+      await this.writeData(pos, n === zeros.length ? zeros : zeros.subarray(0, n));
     }
   }
 
