@@ -8,6 +8,7 @@ import {
   DEFAULT_PORTAL,
   LINKS,
   checkBlockSize,
+  checkCacheSize,
   checkDeviceName,
   checkIqn,
   completeTargets,
@@ -33,6 +34,7 @@ export interface CliOptions {
   direct?: boolean;
   nullio?: boolean;
   nv_cache?: boolean;
+  cacheSize?: number;
   removable?: boolean;
   thin?: boolean;
   type: string;
@@ -66,6 +68,13 @@ export function buildProgram(): Command {
     .option('-o, --direct', 'open the backing file with O_DIRECT')
     .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded (size from FILE)')
     .option('-c, --nv_cache', 'the backing store is non-volatile: skip flushes')
+    .option('--cache-size <size>', 'in-process page cache per device: bytes or 64M, 1G; 0 = none (default: 256M with -o, else none)', (v: string) => {
+      try {
+        return checkCacheSize(v, 'command line', '--cache-size');
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message.replace(/^command line: --cache-size: /, ''));
+      }
+    })
     .option('--removable', 'report a removable medium (START STOP UNIT may eject)')
     .option('--thin', 'thin-provisioned LUN')
     .option('--type <handler>', 'handler type from handlers.json', 'disk')
@@ -134,6 +143,7 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
     thin: !!opts.thin,
     file: backing,
   };
+  if (opts.cacheSize !== undefined) dev.cacheSize = opts.cacheSize;
   // A nullio device may be given a size instead of a file: "fileio_tgt --type nullio null1 1T".
   const size = opts.type === 'nullio' ? parseSize(backing) : undefined;
   if (size !== undefined) {
