@@ -195,8 +195,32 @@ async function runMedia(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `fileio_tgt status`: the running fileio_tgt's devices and counters (page cache included), as JSON. */
+async function runStatus(argv: string[]): Promise<number> {
+  const program = new Command('fileio_tgt status')
+    .description('Print the status of a running fileio_tgt (sessions, devices, page cache counters) as JSON.')
+    .option('--control <path>', 'control socket of the running fileio_tgt')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  const o = program.opts<{ control?: string }>();
+  try {
+    const reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'status' });
+    process.stdout.write(`${JSON.stringify(reply)}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fileio_tgt status: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'media') return runMedia(argv.slice(1));
+  if (argv[0] === 'status') return runStatus(argv.slice(1));
   if (argv[0] === 'tape') return (await import('../media/cli.ts')).tapeMain(argv.slice(1));
   const program = buildProgram().exitOverride();
   try {
@@ -228,7 +252,7 @@ export async function main(argv: string[]): Promise<number> {
     const via = s.via === 'tcmu' ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})` : '';
     statusLine(!!opts.json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
   }
-  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt media load|eject|swap NAME [ISO])`);
+  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt status; fileio_tgt media load|eject|swap NAME [ISO])`);
   return serveUntilSignal(host, log, !!opts.json);
 }
 

@@ -108,7 +108,8 @@ export class Host {
         return s;
       });
       const host = new Host([...units.values()], link, served, log);
-      if (o.control !== false && host.units.some(isMediaChanger)) {
+      // media changes need it; an explicit --control also serves status (page cache counters)
+      if (o.control !== false && (host.units.some(isMediaChanger) || o.control !== undefined)) {
         const path = o.control ?? defaultControlPath();
         host.control = await ControlServer.listen(path, (req) => host.handleControl(req)).catch((e: Error) => {
           log('warn', `no control channel: ${e.message}`);
