@@ -1,17 +1,19 @@
 // A backing file (or block device) accessed with positioned reads and writes on a FileHandle, so
 // the event loop never blocks. -r O_RDONLY, -t O_DSYNC, -o O_DIRECT with aligned buffers.
 //
-// Caching decision (issue 7 performance work): there is deliberately NO in-process page cache.
-// The kernel page cache already holds the file; what made small I/O slow was reaching it (one
-// libuv threadpool round trip per 4 KiB), not missing it. Small reads now try
-// preadv2(RWF_NOWAIT) inline, which copies from the page cache in ~3 us and never waits for the
-// device (EAGAIN falls back to the threadpool); small buffered writes are an inline pwrite.
-// An in-process write-back cache would make an acknowledged, un-flushed write die with a
-// kill -9 of this process, while a write in the kernel's page cache survives it (only power
-// loss or a kernel crash can lose it, which is exactly what WCE=1 + SYNCHRONIZE CACHE/FUA
-// cover). It would also double-cache every page and add coherency problems with other openers
-// of the file, for a gain of at most the ~2-3 us syscall per hit. So durability semantics are
-// unchanged: FUA / SYNCHRONIZE CACHE / WCE=0 still end in fdatasync before GOOD.
+// Caching (issue 7): this store has no cache of its own; the in-process page cache
+// (cached-store.ts) sits in front of it when the device has one (--cache-size; on by default
+// with -o, where it is the only cache, off by default for a buffered file, whose pages the kernel
+// caches already). For the cache this store reads straight into page frames (readInto) and
+// writes dirty pages out of them (writeBuffers, pwritev), aligned for O_DIRECT. Without the
+// cache, small reads try preadv2(RWF_NOWAIT) inline, which copies from the kernel page cache in
+// ~3 us and never waits for the device (EAGAIN falls back to the threadpool); small buffered
+// writes are an inline pwrite. Then an acknowledged write is in the kernel's page cache and
+// survives a kill -9 of this process; with the in-process cache in write-back mode it survives
+// only once written back (FUA, WCE=0, SYNCHRONIZE CACHE, the ~1 s dirty age, close), exactly
+// the guarantee of a disk's volatile write cache. Either way FUA / SYNCHRONIZE CACHE / WCE=0
+// end in fdatasync before GOOD (write(..., sync) and flush()), unless -c says the store is
+// non-volatile.
 import { constants as C, promises as fsp, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fadvise, POSIX_FADV_WILLNEED, preadNoWait, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
