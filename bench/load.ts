@@ -41,11 +41,11 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (USER_HZ = 100)
 }
 
-export function load(url: string, w: (typeof WORKLOADS)[number], pid: number): Promise<Sample> {
+export function load(url: string, w: { kind: string; bytes: number; qd: number }, pid: number, seconds = SECONDS): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const before = cpuTicks(pid);
     const started = Date.now();
-    const p = spawn(LOAD, [url, w.kind, String(w.bytes), String(w.qd), String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(LOAD, [url, w.kind, String(w.bytes), String(w.qd), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     p.on('close', (code) => {

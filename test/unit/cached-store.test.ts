@@ -124,7 +124,7 @@ test('a synchronous write is in the file when it completes; a write-back one onl
 test('pinned read data does not change when writes land on its pages before it is released', async () => {
   const { dir, cleanup } = await tempDir();
   const path = await tempImage(dir, 256 * KiB);
-  const s = await openCached(path);
+  const s = await openCached(path, { writeAroundBytes: 1 << 20 });
   try {
     const old = pattern(16 * KiB, 1);
     await s.write(4 * KiB, old);
@@ -229,4 +229,29 @@ test('close writes back; the last page of a file that ends mid-page stays within
   assert.equal(file.length, 10 * KiB + 512);
   assert.ok(file.subarray(9 * KiB).every((b) => b === 0x42));
   await cleanup();
+});
+
+test('a large write goes around the cache: cached pages it covers are dropped or updated, none added', async () => {
+  const { dir, cleanup } = await tempDir();
+  const path = await tempImage(dir, 1 << 20);
+  const s = await openCached(path, { budget: 64 * PAGE_SIZE, writeAroundBytes: 64 * KiB });
+  try {
+    await s.write(4 * KiB + 512, Buffer.alloc(1024, 1)); // dirty page 1
+    const pinned = await s.readPinned(8 * KiB, 4 * KiB); // page 2 held by a "send"
+    const big = Buffer.alloc(128 * KiB, 2);
+    await s.write(5 * KiB, big); // from mid page 1 to mid page 33
+    assert.deepEqual(Buffer.from(pinned.segments[0]!), Buffer.alloc(4 * KiB), 'the held page is unchanged');
+    pinned.release();
+    const file = await readFile(path);
+    assert.ok(file.subarray(5 * KiB, 5 * KiB + 128 * KiB).every((b) => b === 2), 'in the file at once');
+    const want = Buffer.alloc(160 * KiB);
+    want.fill(1, 4 * KiB + 512, 5 * KiB);
+    want.fill(2, 5 * KiB, 133 * KiB);
+    assert.deepEqual(dataBytes(await s.readPinned(0, 160 * KiB)), want);
+    const c = s.describe().cache as Record<string, number>;
+    assert.equal(c.writeArounds, 1);
+  } finally {
+    await s.close();
+    await cleanup();
+  }
 });

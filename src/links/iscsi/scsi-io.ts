@@ -226,9 +226,11 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
   const onWritten = pinned ? () => pinned.release() : undefined;
   if (pdu.read) {
     const data = resp.data ?? NO_DATA;
-    const cursor = pinned ? new SegmentCursor(pinned.segments) : undefined;
     residual = residualOf(edtl, data.length);
     const total = Math.min(data.length, edtl);
+    // one Data-In PDU with all of the pinned data (a 4 KiB read): its pieces as they are
+    const whole = pinned !== undefined && total === pinned.length && total <= p.maxXmitDataSegmentLength && total <= p.maxBurstLength;
+    const cursor = pinned && !whole ? new SegmentCursor(pinned.segments) : undefined;
     const collapse = status === SamStatus.Good && !hasSense && total > 0;
     const maxSeg = p.maxXmitDataSegmentLength;
     const burst = p.maxBurstLength;
@@ -254,7 +256,7 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
           maxCmdSN: seq.maxCmdSN,
           dataSN: dataSN++,
           bufferOffset: offset,
-          data: cursor ? cursor.take(len) : offset === 0 && len === data.length ? (data as Buffer) : (data as Buffer).subarray(offset, offset + len),
+          data: whole ? pinned.segments : cursor ? cursor.take(len) : offset === 0 && len === data.length ? (data as Buffer) : (data as Buffer).subarray(offset, offset + len),
         }),
       );
       offset += len;
