@@ -130,12 +130,17 @@ export class PageCache {
 
   /** A frame for new contents without waiting: a free one, a new one, or the least recently used clean page's. */
   allocate(): Frame | undefined {
+    return this.allocateUnused() ?? this.evictOne();
+  }
+
+  /** A free or new frame, never one taken from a cached page (for reads that must not push pages out). */
+  allocateUnused(): Frame | undefined {
     if (this.freeCount > 0) return this.popFree();
     if (this.allocated < this.capacity) {
       this.carveSlab();
       return this.popFree();
     }
-    return this.evictOne();
+    return undefined;
   }
 
   /** A frame, waiting for write-back or unpinning to make one available. */

@@ -3,7 +3,7 @@
 // the budget, writers waiting for write-back, the age-based write-back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { CachedStore } from '../../src/backing/cached-store.ts';
 import { FileStore } from '../../src/backing/file-store.ts';
 import { PAGE_SIZE } from '../../src/backing/page-cache.ts';
@@ -13,9 +13,9 @@ import { tempDir, tempImage } from '../helpers/scsi-harness.ts';
 
 const KiB = 1024;
 
-async function openCached(path: string, o: { direct?: boolean; writeThrough?: boolean; budget?: number; dirtyAgeMs?: number; writeAroundBytes?: number } = {}) {
+async function openCached(path: string, o: { direct?: boolean; writeThrough?: boolean; budget?: number; dirtyAgeMs?: number; streamBytes?: number } = {}) {
   const file = await FileStore.open({ path, blockSize: 512, readOnly: false, writeThrough: !!o.writeThrough, direct: !!o.direct, nvCache: false });
-  return new CachedStore(file, { budget: o.budget ?? 32 * PAGE_SIZE, dirtyAgeMs: o.dirtyAgeMs ?? 60_000, writeAroundBytes: o.writeAroundBytes });
+  return new CachedStore(file, { budget: o.budget ?? 32 * PAGE_SIZE, dirtyAgeMs: o.dirtyAgeMs ?? 60_000, streamBytes: o.streamBytes });
 }
 
 function pattern(len: number, seed: number): Buffer {
@@ -30,7 +30,7 @@ for (const mode of ['write-back', 'write-back O_DIRECT', 'write-through'] as con
     const size = 1 << 20;
     const path = await tempImage(dir, size);
     const model = Buffer.alloc(size);
-    const s = await openCached(path, { direct: mode.includes('DIRECT'), writeThrough: mode === 'write-through', budget: 24 * PAGE_SIZE, writeAroundBytes: 96 * KiB });
+    const s = await openCached(path, { direct: mode.includes('DIRECT'), writeThrough: mode === 'write-through', budget: 24 * PAGE_SIZE, streamBytes: 96 * KiB });
     const rnd = prng(mode.length * 7919);
     const sync = mode === 'write-through';
     // zero-copy reads held for a few rounds while writes land on their pages
@@ -124,7 +124,7 @@ test('a synchronous write is in the file when it completes; a write-back one onl
 test('pinned read data does not change when writes land on its pages before it is released', async () => {
   const { dir, cleanup } = await tempDir();
   const path = await tempImage(dir, 256 * KiB);
-  const s = await openCached(path, { writeAroundBytes: 1 << 20 });
+  const s = await openCached(path, { streamBytes: 1 << 20 });
   try {
     const old = pattern(16 * KiB, 1);
     await s.write(4 * KiB, old);
@@ -175,7 +175,7 @@ test('deallocation drops covered pages and zeroes the cached part of partial one
 test('a cache full of dirty pages makes writers wait for the write-back, never grow', async () => {
   const { dir, cleanup } = await tempDir();
   const path = await tempImage(dir, 1 << 20);
-  const s = await openCached(path, { budget: 8 * PAGE_SIZE, writeAroundBytes: 1 << 30 });
+  const s = await openCached(path, { budget: 8 * PAGE_SIZE, streamBytes: 1 << 30 });
   try {
     const writes: Promise<void>[] = [];
     for (let i = 0; i < 64; i++) writes.push(s.write(i * PAGE_SIZE, Buffer.alloc(PAGE_SIZE, i + 1)));
@@ -234,7 +234,7 @@ test('close writes back; the last page of a file that ends mid-page stays within
 test('a large write goes around the cache: cached pages it covers are dropped or updated, none added', async () => {
   const { dir, cleanup } = await tempDir();
   const path = await tempImage(dir, 1 << 20);
-  const s = await openCached(path, { budget: 64 * PAGE_SIZE, writeAroundBytes: 64 * KiB });
+  const s = await openCached(path, { budget: 64 * PAGE_SIZE, streamBytes: 64 * KiB });
   try {
     await s.write(4 * KiB + 512, Buffer.alloc(1024, 1)); // dirty page 1
     const pinned = await s.readPinned(8 * KiB, 4 * KiB); // page 2 held by a "send"
@@ -250,6 +250,26 @@ test('a large write goes around the cache: cached pages it covers are dropped or
     assert.deepEqual(dataBytes(await s.readPinned(0, 160 * KiB)), want);
     const c = s.describe().cache as Record<string, number>;
     assert.equal(c.writeArounds, 1);
+  } finally {
+    await s.close();
+    await cleanup();
+  }
+});
+
+test('a large read that misses fills free frames only: it never pushes out cached pages', async () => {
+  const { dir, cleanup } = await tempDir();
+  const path = await tempImage(dir, 1 << 20);
+  await writeFile(path, pattern(1 << 20, 3));
+  const s = await openCached(path, { budget: 16 * PAGE_SIZE, streamBytes: 64 * KiB });
+  try {
+    for (let p = 0; p < 12; p++) (await s.readPinned(p * PAGE_SIZE, 512)).release(); // 12 hot pages
+    const big = dataBytes(await s.readPinned(256 * KiB, 256 * KiB)); // 64 pages, 4 free frames
+    assert.deepEqual(big, pattern(1 << 20, 3).subarray(256 * KiB, 512 * KiB));
+    const misses = s.cache.stats.misses;
+    for (let p = 0; p < 12; p++) (await s.readPinned(p * PAGE_SIZE, 512)).release();
+    assert.equal(s.cache.stats.misses, misses, 'the hot pages are all still cached');
+    assert.equal(s.cache.stats.evictions, 0);
+    assert.ok((s.describe().cache as { bypassReads: number }).bypassReads > 0, 'the rest was read around the cache');
   } finally {
     await s.close();
     await cleanup();
