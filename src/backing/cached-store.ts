@@ -1,10 +1,10 @@
 // A block store with an in-process page cache in front of a file store (page-cache.ts holds the
-// pages, page-writeback.ts writes dirty ones back).
+// pages, page-reads.ts serves reads, page-writeback.ts writes dirty pages back).
 //
 // Reads: hits are answered with the pinned pages themselves (readPinned: no syscall, no copy;
 // the link sends them and unpins). Misses are read straight into cache pages (with O_DIRECT when
 // the file is open that way, which makes this cache the only one); when no page can be had
-// without waiting, the read goes around the cache.
+// without waiting (or without evicting, for a streaming read), the read goes around the cache.
 // Writes: write-back by default (the pages become dirty and the write completes; the pages are
 // written back after the dirty age, under pressure, on SYNCHRONIZE CACHE and on close). A write
 // that must be durable (FUA, write cache disabled) and a large write go through to the store
@@ -18,10 +18,10 @@
 // With -c the fdatasync is skipped, but our pages still go to the file: this cache dies with
 // the process, so it is never taken for non-volatile.
 import { RangeLock, type LockMode, type Release } from '../handlers/disk/range-lock.ts';
-import { copySegments, PinnedData } from '../scsi/data-in.ts';
-import { joinAdjacent } from './buffers.ts';
+import { copySegments, type PinnedData } from '../scsi/data-in.ts';
 import { PAGE_SIZE, PageCache, type Frame } from './page-cache.ts';
-import { MAX_RUN_PAGES, pageBuffers, Writeback, type PagedStore } from './page-writeback.ts';
+import { lockPages, PageReader } from './page-reads.ts';
+import { Writeback, type PagedStore } from './page-writeback.ts';
 import { StoreError, type BlockStore, type Extent } from './store.ts';
 
 export interface CachedStoreOptions {
@@ -46,7 +46,6 @@ export const DEFAULT_DIRTY_AGE_MS = 1000;
  */
 export const STREAM_BYTES = 256 << 10;
 const EMPTY = Buffer.alloc(0);
-const noop = (): void => undefined;
 
 export class CachedStore implements BlockStore {
   readonly size: number;
@@ -58,8 +57,9 @@ export class CachedStore implements BlockStore {
   readonly allocationUnit: number | undefined;
   private readonly lock = new RangeLock();
   private readonly writeback: Writeback;
+  private readonly reader: PageReader;
   private readonly streamBytes: number;
-  private readonly stats = { bypassReads: 0, writeThroughs: 0, writeArounds: 0 };
+  private readonly stats = { writeThroughs: 0, writeArounds: 0 };
 
   constructor(inner: PagedStore, o: CachedStoreOptions) {
     this.inner = inner;
@@ -69,39 +69,14 @@ export class CachedStore implements BlockStore {
     this.cache = new PageCache(o.budget);
     this.streamBytes = o.streamBytes ?? Math.max(PAGE_SIZE, Math.min(STREAM_BYTES, this.cache.budget / 8));
     this.writeback = new Writeback({ cache: this.cache, lock: this.lock, store: inner, dirtyAgeMs: o.dirtyAgeMs ?? DEFAULT_DIRTY_AGE_MS });
+    this.reader = new PageReader({ cache: this.cache, lock: this.lock, store: inner, streamBytes: this.streamBytes });
   }
 
   // ---- reads ------------------------------------------------------------------------------
 
+  /** The bytes as pinned cache pages (READ: the link sends and releases them). */
   readPinned(offset: number, length: number): Promise<PinnedData> {
-    if (length === 0) return Promise.resolve(new PinnedData([], 0, noop));
-    const first = Math.floor(offset / PAGE_SIZE);
-    const last = Math.floor((offset + length - 1) / PAGE_SIZE);
-    const cache = this.cache;
-    if (first === last) {
-      // the 4 KiB hit: one lookup, one pin, one view
-      const f = cache.get(first);
-      if (f !== undefined && f.state !== 'loading') {
-        cache.stats.hits++;
-        cache.pin(f);
-        const at = offset - first * PAGE_SIZE;
-        const seg = at === 0 && length === PAGE_SIZE ? f.buf : f.buf.subarray(at, at + length);
-        return Promise.resolve(new PinnedData([seg], length, () => cache.unpin(f)));
-      }
-    } else {
-      const frames: Frame[] = [];
-      for (let p = first; p <= last; p++) {
-        const f = cache.get(p);
-        if (f === undefined || f.state === 'loading') break;
-        frames.push(f);
-      }
-      if (frames.length === last - first + 1) {
-        cache.stats.hits += frames.length;
-        for (const f of frames) cache.pin(f);
-        return Promise.resolve(this.pinned(frames.map((f) => f.buf), frames, offset, length));
-      }
-    }
-    return this.readSlow(offset, length, first, last);
+    return this.reader.readPinned(offset, length);
   }
 
   /** A copy of the bytes (for commands that keep or change them: COMPARE AND WRITE, VERIFY, ...). */
@@ -111,127 +86,6 @@ export class CachedStore implements BlockStore {
       copySegments(d.segments, out, 0);
       d.release();
       return out;
-    });
-  }
-
-  /**
-   * Some page missing or being read in: under the page lock (shared), hits pinned, misses read
-   * in. A large read (a sequential stream) only fills free frames and otherwise reads around the
-   * cache: a stream larger than the cache would evict every page before its next use (measured:
-   * 0.6x of no cache for 1 MiB reads over a file 4x the cache), and it would push out the pages
-   * that small random I/O keeps reusing.
-   */
-  private async readSlow(offset: number, length: number, first: number, last: number): Promise<PinnedData> {
-    const cache = this.cache;
-    const stream = length >= this.streamBytes;
-    const n = last - first + 1;
-    const pages = new Array<Buffer | undefined>(n);
-    const pinned: Frame[] = [];
-    const release = await this.lockPages(first, last, 'shared');
-    try {
-      for (;;) {
-        const jobs: Promise<void>[] = [];
-        let waiting = false;
-        let run: Frame[] = [];
-        let bypassFrom = -1;
-        const endRuns = (i: number): void => {
-          if (run.length) jobs.push(this.fill(run));
-          run = [];
-          if (bypassFrom >= 0) jobs.push(this.readAround(first + bypassFrom, i - bypassFrom, pages, bypassFrom));
-          bypassFrom = -1;
-        };
-        for (let i = 0; i < n; i++) {
-          if (pages[i] !== undefined) {
-            endRuns(i);
-            continue;
-          }
-          const p = first + i;
-          const f = cache.get(p);
-          if (f !== undefined && f.state !== 'loading') {
-            cache.stats.hits++;
-            cache.pin(f);
-            pinned.push(f);
-            pages[i] = f.buf;
-            endRuns(i);
-            continue;
-          }
-          if (f !== undefined) {
-            // being read in by another command: look again when it is there
-            jobs.push(f.loaded!);
-            waiting = true;
-            endRuns(i);
-            continue;
-          }
-          cache.stats.misses++;
-          const g = stream ? cache.allocateUnused() : cache.allocate();
-          if (g === undefined) {
-            if (run.length) endRuns(i);
-            if (bypassFrom < 0) bypassFrom = i;
-            continue;
-          }
-          if (bypassFrom >= 0 || run.length === MAX_RUN_PAGES) endRuns(i);
-          cache.insertLoading(p, g);
-          cache.pin(g);
-          pinned.push(g);
-          pages[i] = g.buf;
-          run.push(g);
-        }
-        endRuns(n);
-        // allSettled: every read must be over before the page lock is released
-        const results = await Promise.allSettled(jobs);
-        for (const r of results) if (r.status === 'rejected') throw r.reason;
-        if (!waiting) break;
-      }
-    } catch (e) {
-      for (const f of pinned) cache.unpin(f);
-      throw e;
-    } finally {
-      release();
-    }
-    return this.pinned(pages as Buffer[], pinned, offset, length);
-  }
-
-  /**
-   * Reads consecutive pages into their loading frames; they become clean pages (or are dropped
-   * on error). `then` runs on each in the same turn, before anything else can see or evict it.
-   */
-  private async fill(run: Frame[], then?: (f: Frame) => void): Promise<void> {
-    try {
-      await this.inner.readInto(run[0]!.page * PAGE_SIZE, pageBuffers(run, this.size));
-    } catch (e) {
-      for (const f of run) this.cache.abandonLoad(f);
-      throw e;
-    }
-    for (const f of run) {
-      this.cache.settleLoaded(f);
-      then?.(f);
-    }
-  }
-
-  /** No frame to spare: reads `count` pages around the cache into pages[at..]. */
-  private async readAround(page: number, count: number, pages: Array<Buffer | undefined>, at: number): Promise<void> {
-    this.stats.bypassReads++;
-    const start = page * PAGE_SIZE;
-    const buf = await this.inner.read(start, Math.min(count * PAGE_SIZE, this.size - start));
-    for (let i = 0; i < count; i++) pages[at + i] = buf.subarray(i * PAGE_SIZE, Math.min(buf.length, (i + 1) * PAGE_SIZE));
-  }
-
-  /** The requested bytes out of whole-page buffers, pinned until the link releases them. */
-  private pinned(pages: Buffer[], frames: Frame[], offset: number, length: number): PinnedData {
-    const first = Math.floor(offset / PAGE_SIZE);
-    const head = offset - first * PAGE_SIZE;
-    const lastIndex = pages.length - 1;
-    const tail = offset + length - (first + lastIndex) * PAGE_SIZE;
-    const views = new Array<Buffer>(pages.length);
-    for (let i = 0; i <= lastIndex; i++) {
-      const b = pages[i]!;
-      const s = i === 0 ? head : 0;
-      const e = i === lastIndex ? tail : Math.min(PAGE_SIZE, b.length);
-      views[i] = s === 0 && e === b.length ? b : b.subarray(s, e);
-    }
-    const cache = this.cache;
-    return new PinnedData(joinAdjacent(views), length, () => {
-      for (const f of frames) cache.unpin(f);
     });
   }
 
@@ -314,7 +168,7 @@ export class CachedStore implements BlockStore {
       }
       this.cache.stats.misses++;
       this.cache.insertLoading(p, g);
-      await this.fill([g], then);
+      await this.reader.fill([g], then);
       return true;
     } finally {
       release();
@@ -467,6 +321,7 @@ export class CachedStore implements BlockStore {
         copies: c.stats.copies,
         stalls: c.stats.stalls,
         pinned: c.pinnedFrames,
+        bypassReads: this.reader.bypassReads,
         ...this.stats,
       },
     };
@@ -479,7 +334,7 @@ export class CachedStore implements BlockStore {
   }
 
   private lockPages(first: number, last: number, mode: LockMode): Release | Promise<Release> {
-    return this.lock.tryAcquire(BigInt(first), last - first + 1, mode);
+    return lockPages(this.lock, first, last, mode);
   }
 
   /** Forgets clean pages of the range (after a failed store write they may not match the store). */
