@@ -19,7 +19,7 @@
 // the process, so it is never taken for non-volatile.
 import { RangeLock, type LockMode, type Release } from '../handlers/disk/range-lock.ts';
 import { copySegments, type PinnedData } from '../scsi/data-in.ts';
-import { PAGE_SIZE, PageCache, type Frame } from './page-cache.ts';
+import { CLEAN, DIRTY, LOADING, NONE, PAGE_SIZE, PageCache } from './page-cache.ts';
 import { lockPages, PageReader } from './page-reads.ts';
 import { Writeback, type PagedStore } from './page-writeback.ts';
 import { StoreError, type BlockStore, type Extent } from './store.ts';
@@ -101,10 +101,10 @@ export class CachedStore implements BlockStore {
     const cache = this.cache;
     for (let p = first; p <= last; p++) {
       const f = cache.get(p);
-      if (f === undefined || f.state === 'loading' || f.pins > 0) return this.writeBack(offset, data, first, last);
+      if (f === NONE || cache.state(f) === LOADING || cache.pins(f) > 0) return this.writeBack(offset, data, first, last);
     }
     for (let p = first; p <= last; p++) {
-      const f = cache.peek(p)!;
+      const f = cache.peek(p);
       this.copyIn(f, p, offset, data);
       cache.markDirty(f);
     }
@@ -120,21 +120,22 @@ export class CachedStore implements BlockStore {
       const whole = offset <= start && end >= start + this.pageLength(p);
       for (;;) {
         const f = cache.get(p);
-        if (f !== undefined && f.state === 'loading') {
-          await f.loaded;
+        if (f !== NONE && cache.state(f) === LOADING) {
+          await cache.loaded(f);
           continue;
         }
-        if (f !== undefined && f.pins === 0) {
+        if (f !== NONE && cache.pins(f) === 0) {
           this.copyIn(f, p, offset, data);
           cache.markDirty(f);
           break;
         }
-        const g = cache.allocate() ?? (await cache.allocateWaiting());
-        if (cache.peek(p) !== f || (f !== undefined && f.pins === 0)) {
+        let g = cache.allocate();
+        if (g === NONE) g = await cache.allocateWaiting();
+        if (cache.peek(p) !== f || (f !== NONE && cache.pins(f) === 0)) {
           cache.release(g); // the page changed while we waited: look again
           continue;
         }
-        if (f !== undefined) {
+        if (f !== NONE) {
           cache.replace(f, g); // f is being sent or written back: it must not change
           this.copyIn(g, p, offset, data);
           cache.markDirty(g);
@@ -159,10 +160,10 @@ export class CachedStore implements BlockStore {
    * Reads page p into g and runs `then` on it as it settles (a partial write), unless someone
    * else cached the page meanwhile (false: g is released, look again).
    */
-  private async readIn(p: number, g: Frame, then: (f: Frame) => void): Promise<boolean> {
+  private async readIn(p: number, g: number, then: (f: number) => void): Promise<boolean> {
     const release = await this.lockPages(p, p, 'shared');
     try {
-      if (this.cache.peek(p) !== undefined) {
+      if (this.cache.peek(p) !== NONE) {
         this.cache.release(g);
         return false;
       }
@@ -205,7 +206,7 @@ export class CachedStore implements BlockStore {
    * (then a missing one is cached too, if a frame is free). A pinned page is dropped; if it was
    * dirty and only partly covered, its other bytes are returned as head/tail for the store write.
    */
-  private updateRange(offset: number, length: number, apply: (f: Frame, p: number) => void, insert?: (p: number, g: Frame) => void): { head: Buffer; tail: Buffer } {
+  private updateRange(offset: number, length: number, apply: (f: number, p: number) => void, insert?: (p: number, g: number) => void): { head: Buffer; tail: Buffer } {
     const cache = this.cache;
     const end = offset + length;
     const first = Math.floor(offset / PAGE_SIZE);
@@ -217,21 +218,21 @@ export class CachedStore implements BlockStore {
       const pageEnd = start + this.pageLength(p);
       const whole = offset <= start && end >= pageEnd;
       const f = cache.peek(p);
-      if (f === undefined) {
-        const g = whole && insert ? cache.allocate() : undefined;
-        if (g !== undefined) {
+      if (f === NONE) {
+        const g = whole && insert ? cache.allocate() : NONE;
+        if (g !== NONE) {
           insert!(p, g);
           cache.insertClean(p, g);
         }
         continue;
       }
-      if (f.pins === 0 && (!whole || insert)) {
+      if (cache.pins(f) === 0 && (!whole || insert)) {
         apply(f, p);
         continue;
       }
-      if (f.state === 'dirty' && !whole) {
-        if (offset > start) head = Buffer.from(f.buf.subarray(0, offset - start));
-        if (end < pageEnd) tail = Buffer.from(f.buf.subarray(end - start, pageEnd - start));
+      if (cache.state(f) === DIRTY && !whole) {
+        if (offset > start) head = Buffer.from(cache.view(f, 0, offset - start));
+        if (end < pageEnd) tail = Buffer.from(cache.view(f, end - start, pageEnd - start));
       }
       cache.remove(f);
     }
@@ -239,11 +240,11 @@ export class CachedStore implements BlockStore {
   }
 
   /** Copies the part of `data` (written at `offset`) that falls into page p. */
-  private copyIn(f: Frame, p: number, offset: number, data: Buffer): void {
+  private copyIn(f: number, p: number, offset: number, data: Buffer): void {
     const start = p * PAGE_SIZE;
     const s = Math.max(offset, start);
     const e = Math.min(offset + data.length, start + PAGE_SIZE);
-    f.buf.set(data.subarray(s - offset, e - offset), s - start);
+    this.cache.copyIn(f, s - start, data.subarray(s - offset, e - offset));
   }
 
   // ---- deallocation, flush, the rest ----------------------------------------------------------
@@ -255,9 +256,9 @@ export class CachedStore implements BlockStore {
     const last = Math.floor((offset + length - 1) / PAGE_SIZE);
     const release = await this.lockPages(first, last, 'exclusive');
     try {
-      const zero = (f: Frame, p: number): void => {
+      const zero = (f: number, p: number): void => {
         const start = p * PAGE_SIZE;
-        f.buf.fill(0, Math.max(offset, start) - start, Math.min(offset + length, start + PAGE_SIZE) - start);
+        this.cache.zero(f, Math.max(offset, start) - start, Math.min(offset + length, start + PAGE_SIZE) - start);
       };
       const edges = this.updateRange(offset, length, zero);
       await this.inner.deallocate(offset, length);
@@ -341,7 +342,7 @@ export class CachedStore implements BlockStore {
   private dropClean(first: number, last: number): void {
     for (let p = first; p <= last; p++) {
       const f = this.cache.peek(p);
-      if (f !== undefined && f.state === 'clean') this.cache.remove(f);
+      if (f !== NONE && this.cache.state(f) === CLEAN) this.cache.remove(f);
     }
   }
 }

@@ -4,7 +4,7 @@
 import type { RangeLock, LockMode, Release } from '../handlers/disk/range-lock.ts';
 import { PinnedData } from '../scsi/data-in.ts';
 import { joinAdjacent } from './buffers.ts';
-import { PAGE_SIZE, type Frame, type PageCache } from './page-cache.ts';
+import { LOADING, NONE, PAGE_SIZE, type PageCache } from './page-cache.ts';
 import { MAX_RUN_PAGES, pageBuffers, type PagedStore } from './page-writeback.ts';
 
 const noop = (): void => undefined;
@@ -39,24 +39,25 @@ export class PageReader {
     if (first === last) {
       // the 4 KiB hit: one lookup, one pin, one view
       const f = cache.get(first);
-      if (f !== undefined && f.state !== 'loading') {
+      if (f !== NONE && cache.state(f) !== LOADING) {
         cache.stats.hits++;
         cache.pin(f);
         const at = offset - first * PAGE_SIZE;
-        const seg = at === 0 && length === PAGE_SIZE ? f.buf : f.buf.subarray(at, at + length);
-        return Promise.resolve(new PinnedData([seg], length, () => cache.unpin(f)));
+        return Promise.resolve(new PinnedData([cache.view(f, at, at + length)], length, () => cache.unpin(f)));
       }
     } else {
-      const frames: Frame[] = [];
+      const frames: number[] = [];
       for (let p = first; p <= last; p++) {
         const f = cache.get(p);
-        if (f === undefined || f.state === 'loading') break;
+        if (f === NONE || cache.state(f) === LOADING) break;
         frames.push(f);
       }
       if (frames.length === last - first + 1) {
         cache.stats.hits += frames.length;
         for (const f of frames) cache.pin(f);
-        return Promise.resolve(this.pinned(frames.map((f) => f.buf), frames, offset, length));
+        const head = offset - first * PAGE_SIZE;
+        const tail = offset + length - last * PAGE_SIZE;
+        return Promise.resolve(new PinnedData(cache.segments(frames, head, tail), length, () => unpinAll(cache, frames)));
       }
     }
     return this.readSlow(offset, length, first, last);
@@ -73,46 +74,47 @@ export class PageReader {
     const cache = this.cache;
     const stream = length >= this.streamBytes;
     const n = last - first + 1;
-    const pages = new Array<Buffer | undefined>(n);
-    const pinned: Frame[] = [];
+    // per page: the frame holding it (pinned), or its bytes read around the cache
+    const parts = new Array<number | Buffer | undefined>(n);
+    const pinned: number[] = [];
     const release = await lockPages(this.lock, first, last, 'shared');
     try {
       for (;;) {
         const jobs: Promise<void>[] = [];
         let waiting = false;
-        let run: Frame[] = [];
+        let run: number[] = [];
         let bypassFrom = -1;
         const endRuns = (i: number): void => {
           if (run.length) jobs.push(this.fill(run));
           run = [];
-          if (bypassFrom >= 0) jobs.push(this.readAround(first + bypassFrom, i - bypassFrom, pages, bypassFrom));
+          if (bypassFrom >= 0) jobs.push(this.readAround(first + bypassFrom, i - bypassFrom, parts, bypassFrom));
           bypassFrom = -1;
         };
         for (let i = 0; i < n; i++) {
-          if (pages[i] !== undefined) {
+          if (parts[i] !== undefined) {
             endRuns(i);
             continue;
           }
           const p = first + i;
           const f = cache.get(p);
-          if (f !== undefined && f.state !== 'loading') {
+          if (f !== NONE && cache.state(f) !== LOADING) {
             cache.stats.hits++;
             cache.pin(f);
             pinned.push(f);
-            pages[i] = f.buf;
+            parts[i] = f;
             endRuns(i);
             continue;
           }
-          if (f !== undefined) {
+          if (f !== NONE) {
             // being read in by another command: look again when it is there
-            jobs.push(f.loaded!);
+            jobs.push(cache.loaded(f)!);
             waiting = true;
             endRuns(i);
             continue;
           }
           cache.stats.misses++;
           const g = stream ? cache.allocateUnused() : cache.allocate();
-          if (g === undefined) {
+          if (g === NONE) {
             if (run.length) endRuns(i);
             if (bypassFrom < 0) bypassFrom = i;
             continue;
@@ -121,7 +123,7 @@ export class PageReader {
           cache.insertLoading(p, g);
           cache.pin(g);
           pinned.push(g);
-          pages[i] = g.buf;
+          parts[i] = g;
           run.push(g);
         }
         endRuns(n);
@@ -131,55 +133,68 @@ export class PageReader {
         if (!waiting) break;
       }
     } catch (e) {
-      for (const f of pinned) cache.unpin(f);
+      unpinAll(cache, pinned);
       throw e;
     } finally {
       release();
     }
-    return this.pinned(pages as Buffer[], pinned, offset, length);
+    return this.pinned(parts as Array<number | Buffer>, pinned, offset, length);
   }
 
   /**
    * Reads consecutive pages into their loading frames; they become clean pages (or are dropped
    * on error). `then` runs on each in the same turn, before anything else can see or evict it.
    */
-  async fill(run: Frame[], then?: (f: Frame) => void): Promise<void> {
+  async fill(run: number[], then?: (f: number) => void): Promise<void> {
+    const cache = this.cache;
     try {
-      await this.inner.readInto(run[0]!.page * PAGE_SIZE, pageBuffers(run, this.size));
+      await this.inner.readInto(cache.page(run[0]!) * PAGE_SIZE, pageBuffers(cache, run, this.size));
     } catch (e) {
-      for (const f of run) this.cache.abandonLoad(f);
+      for (const f of run) cache.abandonLoad(f);
       throw e;
     }
     for (const f of run) {
-      this.cache.settleLoaded(f);
+      cache.settleLoaded(f);
       then?.(f);
     }
   }
 
-  /** No frame to spare: reads `count` pages around the cache into pages[at..]. */
-  private async readAround(page: number, count: number, pages: Array<Buffer | undefined>, at: number): Promise<void> {
+  /** No frame to spare: reads `count` pages around the cache into parts[at..]. */
+  private async readAround(page: number, count: number, parts: Array<number | Buffer | undefined>, at: number): Promise<void> {
     this.bypassReads++;
     const start = page * PAGE_SIZE;
     const buf = await this.inner.read(start, Math.min(count * PAGE_SIZE, this.size - start));
-    for (let i = 0; i < count; i++) pages[at + i] = buf.subarray(i * PAGE_SIZE, Math.min(buf.length, (i + 1) * PAGE_SIZE));
+    for (let i = 0; i < count; i++) parts[at + i] = buf.subarray(i * PAGE_SIZE, Math.min(buf.length, (i + 1) * PAGE_SIZE));
   }
 
-  /** The requested bytes out of whole-page buffers, pinned until the link releases them. */
-  private pinned(pages: Buffer[], frames: Frame[], offset: number, length: number): PinnedData {
-    const first = Math.floor(offset / PAGE_SIZE);
-    const head = offset - first * PAGE_SIZE;
-    const lastIndex = pages.length - 1;
-    const tail = offset + length - (first + lastIndex) * PAGE_SIZE;
-    const views = new Array<Buffer>(pages.length);
-    for (let i = 0; i <= lastIndex; i++) {
-      const b = pages[i]!;
-      const s = i === 0 ? head : 0;
-      const e = i === lastIndex ? tail : Math.min(PAGE_SIZE, b.length);
-      views[i] = s === 0 && e === b.length ? b : b.subarray(s, e);
-    }
+  /** The requested bytes out of the pages' frames and read-around buffers, pinned until the link releases them. */
+  private pinned(parts: Array<number | Buffer>, frames: number[], offset: number, length: number): PinnedData {
     const cache = this.cache;
-    return new PinnedData(joinAdjacent(views), length, () => {
-      for (const f of frames) cache.unpin(f);
-    });
+    const n = parts.length;
+    const head = offset % PAGE_SIZE;
+    const tail = offset + length - (Math.floor(offset / PAGE_SIZE) + n - 1) * PAGE_SIZE;
+    const out: Buffer[] = [];
+    let run: number[] = [];
+    let runStart = 0;
+    const endRun = (end: number): void => {
+      if (run.length) out.push(...cache.segments(run, runStart === 0 ? head : 0, end === n ? tail : PAGE_SIZE));
+      run = [];
+    };
+    for (let i = 0; i < n; i++) {
+      const part = parts[i]!;
+      if (typeof part === 'number') {
+        if (run.length === 0) runStart = i;
+        run.push(part);
+        continue;
+      }
+      endRun(i);
+      out.push(part.subarray(i === 0 ? head : 0, i === n - 1 ? tail : part.length));
+    }
+    endRun(n);
+    return new PinnedData(joinAdjacent(out), length, () => unpinAll(cache, frames));
   }
+}
+
+function unpinAll(cache: PageCache, frames: readonly number[]): void {
+  for (const f of frames) cache.unpin(f);
 }

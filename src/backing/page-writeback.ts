@@ -9,8 +9,7 @@
 // dropped meanwhile) and pins them while the I/O runs, so the bytes written are the bytes
 // that are then marked clean.
 import type { Release, RangeLock } from '../handlers/disk/range-lock.ts';
-import { joinAdjacent } from './buffers.ts';
-import { PAGE_SIZE, type Frame, type PageCache } from './page-cache.ts';
+import { DIRTY, PAGE_SIZE, type PageCache } from './page-cache.ts';
 import type { BlockStore } from './store.ts';
 
 /** What the cache needs from the store underneath: positioned I/O straight into or out of pages. */
@@ -67,34 +66,40 @@ export class Writeback {
    */
   kick(pressure: boolean): void {
     if (this.background >= BACKGROUND_RUNS || this.cache.dirtyCount === 0) return;
+    const cache = this.cache;
     const cutoff = Date.now() - this.dirtyAgeMs;
     const want = (BACKGROUND_RUNS - this.background) * MAX_RUN_PAGES;
-    const picked: Frame[] = [];
-    for (const f of this.cache.dirtyFrames()) {
+    const picked: number[] = [];
+    for (const f of cache.dirtyFrames()) {
       // the map is in dirtying order, so the first young page ends an age-based pick
-      if (!pressure && f.dirtySince > cutoff) break;
-      if (f.queued) continue;
-      f.queued = true;
+      if (!pressure && cache.dirtySince(f) > cutoff) break;
+      if (cache.queued(f)) continue;
+      cache.setQueued(f, true);
       picked.push(f);
       if (picked.length >= want) break;
     }
-    for (const run of runsOf(picked)) {
+    for (const run of runsOf(cache, picked)) {
       this.background++;
       this.writeRun(run)
-        .catch(() => undefined) // counted in stats; the pages stay dirty for the next try
+        // counted in stats; the pages stay dirty for the next try, and writers waiting for a
+        // frame fail with the error (a WRITE ERROR) rather than wait for a store that fails
+        .catch((e: unknown) => cache.failRoomWaiters(e))
         .finally(() => {
           this.background--;
-          for (const f of run) f.queued = false;
-          if (this.cache.dirtyCount > 0) setImmediate(() => this.kick(this.cache.dirtyCount * 2 > this.cache.capacity));
+          for (const f of run) cache.setQueued(f, false);
+          if (cache.dirtyCount > 0) setImmediate(() => this.kick(cache.dirtyCount * 2 > cache.capacity));
         });
     }
   }
 
   /** Writes back every page dirty now in [firstPage, lastPage] (all when omitted); rejects on the first error. */
   async flush(firstPage = 0, lastPage = Number.MAX_SAFE_INTEGER): Promise<void> {
-    const picked: Frame[] = [];
-    for (const f of this.cache.dirtyFrames()) if (f.page >= firstPage && f.page <= lastPage) picked.push(f);
-    const runs = runsOf(picked);
+    const picked: number[] = [];
+    for (const f of this.cache.dirtyFrames()) {
+      const p = this.cache.page(f);
+      if (p >= firstPage && p <= lastPage) picked.push(f);
+    }
+    const runs = runsOf(this.cache, picked);
     let next = 0;
     let failure: unknown;
     const worker = async (): Promise<void> => {
@@ -112,24 +117,25 @@ export class Writeback {
   }
 
   /** Writes consecutive dirty pages with one pwritev and marks them clean. */
-  private async writeRun(run: Frame[]): Promise<void> {
-    const first = run[0]!.page;
-    const last = run[run.length - 1]!.page;
+  private async writeRun(run: number[]): Promise<void> {
+    const cache = this.cache;
+    const first = cache.page(run[0]!);
+    const last = cache.page(run[run.length - 1]!);
     const held = this.lock.tryAcquire(BigInt(first), last - first + 1, 'exclusive');
     const release: Release = typeof held === 'function' ? held : await held;
-    const pinned: Frame[] = [];
+    const pinned: number[] = [];
     try {
       for (const f of run) {
-        if (f.state === 'dirty' && this.cache.peek(f.page) === f) {
-          this.cache.pin(f);
+        if (cache.state(f) === DIRTY && cache.peek(cache.page(f)) === f) {
+          cache.pin(f);
           pinned.push(f);
         }
       }
       // pages that dropped out split the run
-      for (const sub of runsOf(pinned)) {
-        const at = sub[0]!.page * PAGE_SIZE;
+      for (const sub of runsOf(cache, pinned)) {
+        const at = cache.page(sub[0]!) * PAGE_SIZE;
         try {
-          await this.store.writeBuffers(at, pageBuffers(sub, this.size));
+          await this.store.writeBuffers(at, pageBuffers(cache, sub, this.size));
         } catch (e) {
           this.stats.errors++;
           this.stats.lastError = e instanceof Error ? e.message : String(e);
@@ -137,24 +143,24 @@ export class Writeback {
         }
         this.stats.runs++;
         this.stats.pagesWritten += sub.length;
-        for (const f of sub) this.cache.markClean(f); // a page copied meanwhile is detached: no-op
+        for (const f of sub) cache.markClean(f); // a page copied meanwhile is detached: no-op
       }
     } finally {
-      for (const f of pinned) this.cache.unpin(f);
+      for (const f of pinned) cache.unpin(f);
       release();
     }
   }
 }
 
 /** Frames sorted by page and cut into runs of consecutive pages (at most MAX_RUN_PAGES each). */
-export function runsOf(frames: Frame[]): Frame[][] {
+export function runsOf(cache: PageCache, frames: number[]): number[][] {
   if (frames.length === 0) return [];
-  const sorted = frames.length > 1 ? [...frames].sort((a, b) => a.page - b.page) : frames;
-  const runs: Frame[][] = [];
-  let run: Frame[] = [sorted[0]!];
+  const sorted = frames.length > 1 ? [...frames].sort((a, b) => cache.page(a) - cache.page(b)) : frames;
+  const runs: number[][] = [];
+  let run: number[] = [sorted[0]!];
   for (let i = 1; i < sorted.length; i++) {
     const f = sorted[i]!;
-    if (f.page === run[run.length - 1]!.page + 1 && run.length < MAX_RUN_PAGES) run.push(f);
+    if (cache.page(f) === cache.page(run[run.length - 1]!) + 1 && run.length < MAX_RUN_PAGES) run.push(f);
     else {
       runs.push(run);
       run = [f];
@@ -165,16 +171,11 @@ export function runsOf(frames: Frame[]): Frame[][] {
 }
 
 /**
- * The bytes of consecutive pages as I/O buffers: each frame cut to the page's length (the last
- * page of a store whose size is not a page multiple is short), frames that lie next to each
- * other in a slab merged into one buffer (fewer iovecs, and one buffer allows the inline read).
+ * The bytes of frames holding consecutive pages as I/O buffers: the last page of a store whose
+ * size is not a page multiple is short; frames next to each other in a slab make one buffer
+ * (fewer iovecs, and one buffer allows the inline read).
  */
-export function pageBuffers(frames: readonly Frame[], storeSize: number): Buffer[] {
-  const views: Buffer[] = new Array<Buffer>(frames.length);
-  for (let i = 0; i < frames.length; i++) {
-    const f = frames[i]!;
-    const len = Math.min(PAGE_SIZE, storeSize - f.page * PAGE_SIZE);
-    views[i] = len === PAGE_SIZE ? f.buf : f.buf.subarray(0, len);
-  }
-  return joinAdjacent(views);
+export function pageBuffers(cache: PageCache, frames: readonly number[], storeSize: number): Buffer[] {
+  const lastPage = cache.page(frames[frames.length - 1]!);
+  return cache.segments(frames, 0, Math.min(PAGE_SIZE, storeSize - lastPage * PAGE_SIZE));
 }

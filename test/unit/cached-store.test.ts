@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { CachedStore } from '../../src/backing/cached-store.ts';
 import { FileStore } from '../../src/backing/file-store.ts';
 import { PAGE_SIZE } from '../../src/backing/page-cache.ts';
+import { StoreError } from '../../src/backing/store.ts';
 import { dataBytes, PinnedData } from '../../src/scsi/data-in.ts';
 import { prng } from '../helpers/prng.ts';
 import { tempDir, tempImage } from '../helpers/scsi-harness.ts';
@@ -271,6 +272,29 @@ test('a large read that misses fills free frames only: it never pushes out cache
     assert.equal(s.cache.stats.evictions, 0);
     assert.ok((s.describe().cache as { bypassReads: number }).bypassReads > 0, 'the rest was read around the cache');
   } finally {
+    await s.close();
+    await cleanup();
+  }
+});
+
+test('a failing write-back fails the writers waiting for a frame and SYNCHRONIZE CACHE, instead of hanging', async () => {
+  const { dir, cleanup } = await tempDir();
+  const path = await tempImage(dir, 1 << 20);
+  const file = await FileStore.open({ path, blockSize: 512, readOnly: false, writeThrough: false, direct: false, nvCache: false });
+  file.writeBuffers = () => Promise.reject(new StoreError('write', `${path}: no space left`, 'ENOSPC'));
+  const s = new CachedStore(file, { budget: 8 * PAGE_SIZE, dirtyAgeMs: 60_000, streamBytes: 1 << 30 });
+  try {
+    const writes = Array.from({ length: 16 }, (_, i) => s.write(i * PAGE_SIZE, Buffer.alloc(PAGE_SIZE, i + 1)));
+    const results = await Promise.allSettled(writes);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 8, 'the first 8 fit in the cache');
+    for (const r of results.filter((x) => x.status === 'rejected')) assert.match(String((r as PromiseRejectedResult).reason), /no space left/);
+    await assert.rejects(s.flush(), /no space left/);
+    const c = s.describe().cache as Record<string, unknown>;
+    assert.ok((c.writebackErrors as number) > 0);
+    assert.match(String(c.lastWritebackError), /no space left/);
+    assert.equal(c.dirty, 8, 'the acknowledged writes are still held');
+  } finally {
+    file.writeBuffers = FileStore.prototype.writeBuffers;
     await s.close();
     await cleanup();
   }
