@@ -166,6 +166,11 @@ export class PageCache {
     return this.pinnedCount;
   }
 
+  /** Frames allocateUnused() can still hand out (free, or not carved yet). */
+  get unusedFrames(): number {
+    return this.freeCount + this.capacity - this.allocated;
+  }
+
   // ---- bytes ------------------------------------------------------------------------------
 
   /** A view of frame f's bytes [start, end) (made on demand: frames hold no Buffer objects). */

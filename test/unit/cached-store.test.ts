@@ -299,3 +299,30 @@ test('a failing write-back fails the writers waiting for a frame and SYNCHRONIZE
     await cleanup();
   }
 });
+
+test('a large read over a full cache of scattered pages is one read of the store, with the dirty pages laid over it', async () => {
+  const { dir, cleanup } = await tempDir();
+  const path = await tempImage(dir, 1 << 20);
+  await writeFile(path, pattern(1 << 20, 5));
+  const s = await openCached(path, { budget: 16 * PAGE_SIZE, streamBytes: 64 * KiB });
+  try {
+    const want = pattern(1 << 20, 5);
+    // every other page of the first 32 cached, some of them dirty: the cache is full
+    for (let p = 0; p < 32; p += 2) {
+      if (p % 4 === 0) {
+        const d = Buffer.alloc(512, p + 1);
+        await s.write(p * PAGE_SIZE + 1024, d);
+        d.copy(want, p * PAGE_SIZE + 1024);
+      } else (await s.readPinned(p * PAGE_SIZE, 512)).release();
+    }
+    assert.equal(s.cache.unusedFrames, 0);
+    const before = (s.describe().cache as { bypassReads: number }).bypassReads;
+    const got = await s.readPinned(512, 128 * KiB);
+    assert.equal(got.segments.length, 1, 'one buffer');
+    assert.deepEqual(dataBytes(got), want.subarray(512, 512 + 128 * KiB));
+    assert.equal((s.describe().cache as { bypassReads: number }).bypassReads, before + 1, 'one read around the cache');
+  } finally {
+    await s.close();
+    await cleanup();
+  }
+});
