@@ -21,6 +21,7 @@ import {
   type ServeConfig,
 } from '../host/config.ts';
 import { ConfigError, StartupError } from '../host/errors.ts';
+import { tuneHeapForServing } from '../host/heap-tuning.ts';
 import { Host } from '../host/host.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
@@ -243,6 +244,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
+    tuneHeapForServing();
     host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control });
   } catch (e) {
     return fail(e, !!opts.json);
