@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: install tgt and libiscsi-dev when missing, build the load generator, run bench/run.ts;
 // then the TCMU part (bench/tcmu.ts: ours vs tcmu-runner in one VM; needs the VM packages and fio).
-// `npm run bench -- --iscsi-only` or `-- --tcmu-only` runs one part.
+// `npm run bench -- --iscsi-only` or `-- --tcmu-only` runs one part; `-- --iscsi-only --cache`
+// compares our page cache off and on (buffered and O_DIRECT) instead of ours against tgt.
 import { $, cd } from 'zx';
 import { fileURLToPath } from 'node:url';
 import { ensurePackages } from './system-deps.mjs';
@@ -20,7 +21,8 @@ let code = 0;
 if (iscsi) {
   await $`mkdir -p dist/bench`;
   await $`gcc -O2 -Wall -o dist/bench/iscsi-load bench/iscsi-load.c -liscsi`;
-  const run = await $({ stdio: 'inherit', nothrow: true })`node --enable-source-maps dist/bench/run.js`;
+  const script = process.argv.includes('--cache') ? 'dist/bench/cache.js' : 'dist/bench/run.js';
+  const run = await $({ stdio: 'inherit', nothrow: true })`node --enable-source-maps ${script}`;
   code = run.exitCode ?? 1;
 }
 if (tcmu) {

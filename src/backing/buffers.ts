@@ -29,3 +29,21 @@ export function zeroBuffer(length: number): Buffer {
   u8fill.call(b, 0); // the TypedArray builtin: a plain memset without Buffer#fill's argument handling
   return b;
 }
+
+/**
+ * The same bytes with views that follow each other in one ArrayBuffer joined into one view
+ * (cache pages carved next to each other in a slab): fewer iovecs, fewer socket writes.
+ */
+export function joinAdjacent(views: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < views.length) {
+    const a = views[i]!;
+    let end = a.byteOffset + a.length;
+    let j = i + 1;
+    while (j < views.length && views[j]!.buffer === a.buffer && views[j]!.byteOffset === end) end += views[j++]!.length;
+    out.push(j === i + 1 ? a : Buffer.from(a.buffer, a.byteOffset, end - a.byteOffset));
+    i = j;
+  }
+  return out;
+}

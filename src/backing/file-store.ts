@@ -1,17 +1,19 @@
 // A backing file (or block device) accessed with positioned reads and writes on a FileHandle, so
 // the event loop never blocks. -r O_RDONLY, -t O_DSYNC, -o O_DIRECT with aligned buffers.
 //
-// Caching decision (issue 7 performance work): there is deliberately NO in-process page cache.
-// The kernel page cache already holds the file; what made small I/O slow was reaching it (one
-// libuv threadpool round trip per 4 KiB), not missing it. Small reads now try
-// preadv2(RWF_NOWAIT) inline, which copies from the page cache in ~3 us and never waits for the
-// device (EAGAIN falls back to the threadpool); small buffered writes are an inline pwrite.
-// An in-process write-back cache would make an acknowledged, un-flushed write die with a
-// kill -9 of this process, while a write in the kernel's page cache survives it (only power
-// loss or a kernel crash can lose it, which is exactly what WCE=1 + SYNCHRONIZE CACHE/FUA
-// cover). It would also double-cache every page and add coherency problems with other openers
-// of the file, for a gain of at most the ~2-3 us syscall per hit. So durability semantics are
-// unchanged: FUA / SYNCHRONIZE CACHE / WCE=0 still end in fdatasync before GOOD.
+// Caching (issue 7): this store has no cache of its own; the in-process page cache
+// (cached-store.ts) sits in front of it when the device has one (--cache-size; on by default
+// with -o, where it is the only cache, off by default for a buffered file, whose pages the kernel
+// caches already). For the cache this store reads straight into page frames (readInto) and
+// writes dirty pages out of them (writeBuffers, pwritev), aligned for O_DIRECT. Without the
+// cache, small reads try preadv2(RWF_NOWAIT) inline, which copies from the kernel page cache in
+// ~3 us and never waits for the device (EAGAIN falls back to the threadpool); small buffered
+// writes are an inline pwrite. Then an acknowledged write is in the kernel's page cache and
+// survives a kill -9 of this process; with the in-process cache in write-back mode it survives
+// only once written back (FUA, WCE=0, SYNCHRONIZE CACHE, the ~1 s dirty age, close), exactly
+// the guarantee of a disk's volatile write cache. Either way FUA / SYNCHRONIZE CACHE / WCE=0
+// end in fdatasync before GOOD (write(..., sync) and flush()), unless -c says the store is
+// non-volatile.
 import { constants as C, promises as fsp, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fadvise, POSIX_FADV_WILLNEED, preadNoWait, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
@@ -52,6 +54,21 @@ export const INLINE_IO_BYTES = 128 << 10;
 /** An inline write slower than this (dirty-page throttling, journal waits) pauses inline writes. */
 const INLINE_WRITE_SLOW_NS = 2_000_000n;
 const INLINE_WRITE_BACKOFF_MS = 200;
+
+/** The buffers after the first `n` bytes (views; for resuming a short readv/writev). */
+function skipBytes(bufs: readonly Buffer[], n: number): Buffer[] {
+  if (n === 0) return bufs as Buffer[];
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
+}
 
 function errCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
@@ -178,7 +195,74 @@ export class FileStore implements BlockStore {
     return buf;
   }
 
-  write(offset: number, data: Buffer): Promise<void> {
+  /**
+   * Fills `bufs`, one after the other, from `offset` (the page cache's miss path: the pages are
+   * read into in place). With O_DIRECT the buffers must be aligned, as cache pages are.
+   */
+  readInto(offset: number, bufs: readonly Buffer[]): Promise<void> {
+    this.stats.reads++;
+    let length = 0;
+    for (const b of bufs) length += b.length;
+    let done = 0;
+    if (!this.o.direct && bufs.length === 1 && length <= INLINE_IO_BYTES) {
+      try {
+        done = Math.max(0, preadNoWait(this.fh.fd, bufs[0]!, 0, length, offset));
+      } catch (e) {
+        return Promise.reject(new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e)));
+      }
+      if (done === length) {
+        this.stats.inlineReads++;
+        this.stats.bytesRead += length;
+        return Promise.resolve();
+      }
+    }
+    return this.readvFrom(bufs, done, offset, length);
+  }
+
+  private async readvFrom(bufs: readonly Buffer[], done: number, offset: number, length: number): Promise<void> {
+    try {
+      while (done < length) {
+        const { bytesRead } = await this.fh.readv(skipBytes(bufs, done), offset + done);
+        if (bytesRead === 0) throw new StoreError('read', `${this.o.path}: unexpected end of file at byte ${offset + done}`, 'EOF');
+        done += bytesRead;
+      }
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
+    }
+    this.stats.bytesRead += length;
+  }
+
+  /**
+   * Writes `bufs`, one after the other, at `offset` with pwritev (the page cache's write-back:
+   * dirty pages go out in place, aligned for O_DIRECT, without being copied).
+   */
+  async writeBuffers(offset: number, bufs: readonly Buffer[]): Promise<void> {
+    if (this.readOnly) throw new StoreError('write', `${this.o.path} is open read-only`, 'EROFS');
+    this.stats.writes++;
+    let length = 0;
+    for (const b of bufs) length += b.length;
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesWritten } = await this.fh.writev(skipBytes(bufs, done), offset + done);
+        if (bytesWritten === 0) throw new StoreError('write', `${this.o.path}: write made no progress at byte ${offset + done}`, 'EIO');
+        done += bytesWritten;
+      }
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw new StoreError('write', `${this.o.path}: write of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
+    }
+    this.stats.bytesWritten += length;
+  }
+
+  /** Writes `data`; with `sync`, fdatasync before resolving unless writes are durable anyway. */
+  write(offset: number, data: Buffer, sync = false): Promise<void> {
+    const p = this.writeData(offset, data);
+    return sync && !this.writesAreDurable ? p.then(() => this.flush()) : p;
+  }
+
+  private writeData(offset: number, data: Buffer): Promise<void> {
     if (this.readOnly) return Promise.reject(new StoreError('write', `${this.o.path} is open read-only`, 'EROFS'));
     this.stats.writes++;
     // Inline pwrite into the page cache (not with O_DSYNC/O_DIRECT, which wait for the device).
@@ -281,7 +365,7 @@ export class FileStore implements BlockStore {
     const zeros = Buffer.alloc(Math.min(length, ZERO_CHUNK_BYTES));
     for (let pos = offset; pos < offset + length; pos += zeros.length) {
       const n = Math.min(zeros.length, offset + length - pos);
-      await this.write(pos, n === zeros.length ? zeros : zeros.subarray(0, n));
+      await this.writeData(pos, n === zeros.length ? zeros : zeros.subarray(0, n));
     }
   }
 

@@ -1,5 +1,6 @@
-// The backing store interface the block handlers use. A page cache (lru-cache) will later wrap a
-// store with the same interface, so handlers never see file descriptors.
+// The backing store interface the block handlers use. The page cache (cached-store.ts) wraps a
+// file store with the same interface, so handlers never see file descriptors or cache pages.
+import type { PinnedData } from '../scsi/data-in.ts';
 
 export interface BlockStore {
   /** Capacity in bytes (a multiple of the block size). */
@@ -10,10 +11,22 @@ export interface BlockStore {
   readonly writesAreDurable: boolean;
   /** Reads exactly `length` bytes at `offset`. Rejects with a StoreError. */
   read(offset: number, length: number): Promise<Buffer>;
-  /** Writes all of `data` at `offset`. Rejects with a StoreError. */
-  write(offset: number, data: Buffer): Promise<void>;
-  /** Makes completed writes durable (fdatasync); a no-op when the cache is non-volatile (-c). */
-  flush(): Promise<void>;
+  /**
+   * Writes all of `data` at `offset`. With `sync` (FUA, or the write cache disabled) the data is
+   * durable when the promise resolves. Rejects with a StoreError.
+   */
+  write(offset: number, data: Buffer, sync?: boolean): Promise<void>;
+  /**
+   * Makes completed writes durable (cached data written back, then fdatasync; no fdatasync when
+   * the backing store is non-volatile, -c). A range limits what must be written back; the
+   * fdatasync always covers the whole file.
+   */
+  flush(offset?: number, length?: number): Promise<void>;
+  /**
+   * Reads like read(), but may answer with pinned cache pages instead of a copy (READ commands;
+   * the link releases them). Absent when the store has no cache.
+   */
+  readPinned?(offset: number, length: number): Promise<PinnedData>;
   /** Flushes and releases the store. */
   close(): Promise<void>;
   /** A line for status output. */

@@ -8,6 +8,7 @@ import {
   DEFAULT_PORTAL,
   LINKS,
   checkBlockSize,
+  checkCacheSize,
   checkDeviceName,
   checkIqn,
   completeTargets,
@@ -20,6 +21,7 @@ import {
   type ServeConfig,
 } from '../host/config.ts';
 import { ConfigError, StartupError } from '../host/errors.ts';
+import { tuneHeapForServing } from '../host/heap-tuning.ts';
 import { Host, type ServedLun } from '../host/host.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
@@ -33,6 +35,7 @@ export interface CliOptions {
   direct?: boolean;
   nullio?: boolean;
   nv_cache?: boolean;
+  cacheSize?: number;
   removable?: boolean;
   thin?: boolean;
   type: string;
@@ -67,6 +70,13 @@ export function buildProgram(): Command {
     .option('-o, --direct', 'open the backing file with O_DIRECT')
     .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded (size from FILE)')
     .option('-c, --nv_cache', 'the backing store is non-volatile: skip flushes')
+    .option('--cache-size <size>', 'in-process page cache per device: bytes or 64M, 1G; 0 = none (default: 256M with -o, else none)', (v: string) => {
+      try {
+        return checkCacheSize(v, 'command line', '--cache-size');
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message.replace(/^command line: --cache-size: /, ''));
+      }
+    })
     .option('--removable', 'report a removable medium (START STOP UNIT may eject)')
     .option('--thin', 'thin-provisioned LUN')
     .option('--type <handler>', 'handler type from handlers.json', 'disk')
@@ -136,6 +146,7 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
     thin: !!opts.thin,
     file: backing,
   };
+  if (opts.cacheSize !== undefined) dev.cacheSize = opts.cacheSize;
   // A nullio device may be given a size instead of a file: "fileio_tgt --type nullio null1 1T".
   const size = opts.type === 'nullio' ? parseSize(backing) : undefined;
   if (size !== undefined) {
@@ -187,8 +198,32 @@ async function runMedia(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `fileio_tgt status`: the running fileio_tgt's devices and counters (page cache included), as JSON. */
+async function runStatus(argv: string[]): Promise<number> {
+  const program = new Command('fileio_tgt status')
+    .description('Print the status of a running fileio_tgt (sessions, devices, page cache counters) as JSON.')
+    .option('--control <path>', 'control socket of the running fileio_tgt')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  const o = program.opts<{ control?: string }>();
+  try {
+    const reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'status' });
+    process.stdout.write(`${JSON.stringify(reply)}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`fileio_tgt status: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'media') return runMedia(argv.slice(1));
+  if (argv[0] === 'status') return runStatus(argv.slice(1));
   if (argv[0] === 'tape') return (await import('../media/cli.ts')).tapeMain(argv.slice(1));
   const program = buildProgram().exitOverride();
   try {
@@ -211,12 +246,13 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
+    tuneHeapForServing();
     host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control, scstVersion: opts.scstVersion, onServed: (s) => printServed(s, !!opts.json) });
   } catch (e) {
     return fail(e, !!opts.json);
   }
   for (const s of host.served) printServed(s, !!opts.json);
-  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt media load|eject|swap NAME [ISO])`);
+  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt status; fileio_tgt media load|eject|swap NAME [ISO])`);
   return serveUntilSignal(host, log, !!opts.json);
 }
 

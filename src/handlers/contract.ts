@@ -24,6 +24,11 @@ export interface DeviceConfig {
   nullio: boolean;
   /** -c: the backing store is non-volatile; flushes are no-ops. */
   nvCache: boolean;
+  /**
+   * --cache-size: bytes of in-process page cache in front of the backing file (0: none).
+   * Absent: the default for the device's mode (see defaultCacheSize in handlers/disk/create.ts).
+   */
+  cacheSize?: number;
   /** Removable medium (RMB=1, START STOP UNIT may eject). */
   removable: boolean;
   /** Thin-provisioned LUN (UNMAP, LBPME). */

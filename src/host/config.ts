@@ -34,8 +34,8 @@ export const DEFAULT_PORTAL = '127.0.0.1:3260';
 export const DEFAULT_IQN_PREFIX = 'iqn.2026-11.org.fileio-tgt';
 export const MAX_LUN = 16383; // flat space addressing
 
-/** Fields of DeviceConfig every handler understands, with their JSON types. */
-const DEVICE_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'object'> = {
+/** Fields of DeviceConfig every handler understands, with their JSON types ('size': bytes or "64M"). */
+const DEVICE_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'object' | 'size'> = {
   name: 'string',
   type: 'string',
   file: 'string',
@@ -46,6 +46,7 @@ const DEVICE_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'object'> 
   direct: 'boolean',
   nullio: 'boolean',
   nvCache: 'boolean',
+  cacheSize: 'size',
   removable: 'boolean',
   thin: 'boolean',
   serial: 'string',
@@ -105,6 +106,21 @@ export function parseSize(text: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** Page cache sizes: a whole number of 4 KiB pages, 0 (no cache) or at least this much. */
+export const MIN_CACHE_BYTES = 64 << 10;
+const CACHE_PAGE = 4096;
+
+/** A --cache-size / cacheSize value (bytes, or a size such as "256M") as a number of bytes. */
+export function checkCacheSize(v: unknown, where: string, field: string): number {
+  const n = typeof v === 'string' ? parseSize(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new ConfigError(where, field, `${JSON.stringify(v)} is not a size (bytes, or a number with K, M, G: "256M")`);
+  }
+  if (n !== 0 && n < MIN_CACHE_BYTES) throw new ConfigError(where, field, `a page cache of ${n} bytes is too small (0 for none, or at least ${MIN_CACHE_BYTES / 1024}K)`);
+  if (n % CACHE_PAGE !== 0) throw new ConfigError(where, field, `${n} bytes is not a whole number of ${CACHE_PAGE}-byte pages`);
+  return n;
+}
+
 export function deviceDefaults(name: string, type: string): DeviceConfig {
   return {
     name,
@@ -127,6 +143,10 @@ export function parseDevice(raw: unknown, where: string, at: string, knownTypes:
     const kind = DEVICE_FIELDS[key];
     if (!kind) throw new ConfigError(where, `${at}.${key}`, `unknown field (known: ${Object.keys(DEVICE_FIELDS).join(', ')})`);
     const actual = Array.isArray(value) ? 'array' : typeof value;
+    if (kind === 'size') {
+      if (actual !== 'number' && actual !== 'string') throw new ConfigError(where, `${at}.${key}`, `must be a size (bytes or "256M"), not ${value === null ? 'null' : actual}`);
+      continue;
+    }
     if (actual !== kind || value === null) throw new ConfigError(where, `${at}.${key}`, `must be a ${kind}, not ${value === null ? 'null' : actual}`);
   }
   const name = checkDeviceName(raw.name, where, `${at}.name`);
@@ -134,6 +154,7 @@ export function parseDevice(raw: unknown, where: string, at: string, knownTypes:
   if (!knownTypes.includes(type)) throw new ConfigError(where, `${at}.type`, `unknown handler type "${type}" (known: ${knownTypes.join(', ')})`);
   const dev: DeviceConfig = { ...deviceDefaults(name, type), ...(raw as Partial<DeviceConfig>), name, type };
   checkBlockSize(dev.blockSize, where, `${at}.blockSize`);
+  if (raw.cacheSize !== undefined) dev.cacheSize = checkCacheSize(raw.cacheSize, where, `${at}.cacheSize`);
   if (dev.sizeBytes !== undefined && (!Number.isSafeInteger(dev.sizeBytes) || dev.sizeBytes <= 0)) {
     throw new ConfigError(where, `${at}.sizeBytes`, 'must be a positive whole number of bytes');
   }

@@ -151,7 +151,8 @@ export class Host {
       host.onServed = o.onServed;
       host.sets = [...sets.values()];
       for (const { set, target } of host.sets) set.start({ addLun: async (lun, lu) => void (await host.addLun(target, lun, lu)) });
-      if (o.control !== false && (host.units.some(isMediaChanger) || host.sets.length > 0)) {
+      // media changes and folder sets need it; an explicit --control also serves status (page cache counters)
+      if (o.control !== false && (host.units.some(isMediaChanger) || host.sets.length > 0 || o.control !== undefined)) {
         const path = o.control ?? defaultControlPath();
         host.control = await ControlServer.listen(path, (req) => host.handleControl(req)).catch((e: Error) => {
           log('warn', `no control channel: ${e.message}`);

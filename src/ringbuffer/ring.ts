@@ -252,10 +252,19 @@ export class TcmuRing {
 
   /**
    * Copy Data-In bytes into the command's buffer (the bidi iovecs for BIDI, else the data
-   * iovecs), starting at `offset`. Returns the number of bytes copied (excess is dropped).
+   * iovecs), starting at `offset`. `src` may be several pieces (pinned cache pages), copied one
+   * after the other. Returns the number of bytes copied (excess is dropped).
    */
-  scatterData(cmd: TcmuCommand, src: Uint8Array, offset = 0): number {
-    return scatter(this.dataViews(cmd, cmd.bidiIovecs.length > 0 ? 'bidi' : 'data'), src, offset);
+  scatterData(cmd: TcmuCommand, src: Uint8Array | readonly Uint8Array[], offset = 0): number {
+    const views = this.dataViews(cmd, cmd.bidiIovecs.length > 0 ? 'bidi' : 'data');
+    if (src instanceof Uint8Array) return scatter(views, src, offset);
+    let n = 0;
+    for (const piece of src) {
+      const k = scatter(views, piece, offset + n);
+      n += k;
+      if (k < piece.length) break; // the iovecs are full
+    }
+    return n;
   }
 
   /**

@@ -1,6 +1,7 @@
 // The transport-neutral contract between links (iscsi, tcmu, scst_user) and the SCSI core.
 // A link turns its wire format into ScsiCommand, hands it to a ScsiTarget (or straight to a
 // LogicalUnit when the kernel already routes by LUN) and turns the ScsiResponse back.
+import type { DataIn } from './data-in.ts';
 
 /** One I_T nexus: an initiator port talking to a target port (SAM-5 §4.7). */
 export interface Nexus {
@@ -41,8 +42,11 @@ export interface ScsiCommand {
 export interface ScsiResponse {
   /** SAM status: see Status in constants.ts. */
   status: number;
-  /** Data-in (may be longer than expectedLength; the link truncates and reports overflow). */
-  data?: Buffer;
+  /**
+   * Data-in (may be longer than expectedLength; the link truncates and reports overflow). Pinned
+   * cache pages (PinnedData) must be released by the link once sent, or when it drops the response.
+   */
+  data?: DataIn;
   /** Sense data for CHECK CONDITION, fixed or descriptor format as the LU is configured. */
   sense?: Buffer;
   /**

@@ -3,6 +3,7 @@
 import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from './command.ts';
 import { Asc, SenseKey, Status, type AscPair } from './constants.ts';
 import { cdbLengthForOpcode, checkControlByte, cdbTooShort } from './cdb.ts';
+import { PinnedData } from './data-in.ts';
 import type { InquiryProfile, LuIdentity } from './inquiry.ts';
 import { ModePages, type ModePageDef } from './mode-pages.ts';
 import type { BlockDescriptorSource } from './mode.ts';
@@ -286,6 +287,6 @@ function withTransfer(response: ScsiResponse, transfer: CommandContext['transfer
 
 function normalize(r: CommandResult): ScsiResponse {
   if (r === undefined) return { status: Status.GOOD };
-  if (Buffer.isBuffer(r)) return { status: Status.GOOD, data: r };
+  if (Buffer.isBuffer(r) || r instanceof PinnedData) return { status: Status.GOOD, data: r };
   return { ...r };
 }

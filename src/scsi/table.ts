@@ -1,6 +1,7 @@
 // Opcode tables: every command set is a list of CommandEntry (opcode -> small function). The LU core
 // composes the SPC table with a handler's table; REPORT SUPPORTED OPERATION CODES is generated from it.
 import type { ScsiCommand, ScsiResponse } from './command.ts';
+import type { PinnedData } from './data-in.ts';
 import { Asc, SenseKey, SERVICE_ACTION_OPCODES } from './constants.ts';
 import { cdbLengthForOpcode } from './cdb.ts';
 import { CheckCondition, invalidCdbField, invalidOpcode } from './sense.ts';
@@ -16,8 +17,8 @@ export interface CommandContext {
   readonly transfer: { dataOutLength?: number };
 }
 
-/** A Buffer result means GOOD with that data-in; void means GOOD without data. */
-export type CommandResult = ScsiResponse | Buffer | void;
+/** A Buffer (or pinned pages) result means GOOD with that data-in; void means GOOD without data. */
+export type CommandResult = ScsiResponse | Buffer | PinnedData | void;
 export type CommandRunner = (ctx: CommandContext) => CommandResult | Promise<CommandResult>;
 
 /**

@@ -30,6 +30,8 @@ export const VARIANTS: Record<string, Variant> = {
   // thin too, so that ReadOnlySBC also checks UNMAP against write protection
   readonly: { ours: ['-r', '--thin'], tgt: { params: 'readonly=1,thin_provisioning=1' }, filter: 'ALL.ReadOnly' },
   sanitize: { ours: ['--thin'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL.Sanitize', cuArgs: ['--allow-sanitize'] },
+  // the in-process page cache in write-back mode (thin, so UNMAP/WRITE SAME/GET LBA STATUS meet cached pages)
+  cache: { ours: ['--thin', '--cache-size', '64M'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL' },
 };
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

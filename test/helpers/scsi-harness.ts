@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, ScsiTargetPort, TaskAttribute } from '../../src/scsi/command.ts';
 import { deviceDefaults } from '../../src/host/config.ts';
+import { dataBytes } from '../../src/scsi/data-in.ts';
 import type { DeviceConfig } from '../../src/handlers/contract.ts';
 import { createDiskUnit, openStore } from '../../src/handlers/disk/create.ts';
 import type { ScsiLogicalUnit } from '../../src/scsi/logical-unit.ts';
@@ -90,7 +91,7 @@ export function assertGood(r: ScsiResponse): Buffer {
     assert.fail(`expected GOOD, got ${r.status} sense ${v.key.toString(16)}/${v.asc.toString(16)}/${v.ascq.toString(16)}`);
   }
   assert.equal(r.status, 0);
-  return r.data ?? Buffer.alloc(0);
+  return dataBytes(r.data);
 }
 
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {

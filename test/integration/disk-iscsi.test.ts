@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, startTarget, type RunningTarget } from '../helpers/target-process.ts';
+import { RawSession } from '../helpers/iscsi-raw.ts';
+import { CLI, run, startTarget, type RunningTarget } from '../helpers/target-process.ts';
 
 const MiB = 1 << 20;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -123,16 +124,55 @@ describe('durability and shutdown', () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  test('a FUA write acknowledged by the target survives kill -9', async () => {
-    const img = join(dir, 'fua.img');
+  for (const [how, opts] of [
+    ['', []],
+    [' with the page cache (write-back)', ['--cache-size', '64M']],
+  ] as const) {
+    test(`a FUA write acknowledged by the target survives kill -9${how}`, async () => {
+      const img = join(dir, `fua${opts.length}.img`);
+      await writeFile(img, Buffer.alloc(8 * MiB));
+      const t = await startTarget([...opts, 'fua1', img]);
+      const r = await run('qemu-io', ['-f', 'raw', '-c', 'write -f -P 0x3c 1048576 131072', t.served[0].url]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await t.stop('SIGKILL'), 'SIGKILL');
+      const file = await readFile(img);
+      assert.ok(file.subarray(MiB, MiB + 131072).every((b) => b === 0x3c));
+      assert.ok(file.subarray(0, MiB).every((b) => b === 0));
+    });
+  }
+
+  test('with the page cache (write-back): FUA writes and SYNCHRONIZE CACHE survive kill -9; the cache is reported', async () => {
+    const img = join(dir, 'wb.img');
     await writeFile(img, Buffer.alloc(8 * MiB));
-    const t = await startTarget(['fua1', img]);
-    const r = await run('qemu-io', ['-f', 'raw', '-c', 'write -f -P 0x3c 1048576 131072', t.served[0].url]);
-    assert.equal(r.code, 0, r.stderr);
+    const control = join(dir, 'wb.sock');
+    const t = await startTarget(['--cache-size', '64M', '--control', control, 'wb1', img]);
+    const s = new RawSession(t.served[0].url);
+    try {
+      await s.ready();
+      const write10 = (lba: number, blocks: number, fua: boolean) => [0x2a, fua ? 0x08 : 0, 0, 0, lba >> 8, lba & 0xff, 0, 0, blocks, 0];
+      // WRITE FUA (8 blocks at LBA 2048), WRITE + SYNCHRONIZE CACHE(10) of its range (LBA 4096), WRITE + SYNCHRONIZE CACHE(16) of everything (LBA 6144)
+      assert.equal((await s.send(write10(2048, 8, true), { out: Buffer.alloc(4096, 0xa1) })).status, 0);
+      assert.equal((await s.send(write10(4096, 8, false), { out: Buffer.alloc(4096, 0xb2) })).status, 0);
+      assert.equal((await s.send([0x35, 0, 0, 0, 0x10, 0, 0, 0, 8, 0])).status, 0);
+      assert.equal((await s.send(write10(6144, 8, false), { out: Buffer.alloc(4096, 0xc3) })).status, 0);
+      assert.equal((await s.send([0x91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])).status, 0);
+      const st = await run(process.execPath, [CLI, 'status', '--control', control]);
+      assert.equal(st.code, 0, st.stderr);
+      const status = JSON.parse(st.stdout) as Record<string, unknown>;
+      const dev = (status.devices as Array<{ name: string; cache?: Record<string, number> }>).find((d) => d.name === 'wb1');
+      assert.equal(dev?.cache?.budget, 64 * MiB, JSON.stringify(status));
+      assert.ok((dev?.cache?.pagesWritten ?? 0) >= 2, 'the flushed pages were written back');
+    } catch (e) {
+      await t.stop('SIGKILL');
+      throw e;
+    } finally {
+      s.close();
+    }
     assert.equal(await t.stop('SIGKILL'), 'SIGKILL');
     const file = await readFile(img);
-    assert.ok(file.subarray(MiB, MiB + 131072).every((b) => b === 0x3c));
-    assert.ok(file.subarray(0, MiB).every((b) => b === 0));
+    assert.ok(file.subarray(2048 * 512, 2048 * 512 + 4096).every((b) => b === 0xa1), 'FUA');
+    assert.ok(file.subarray(4096 * 512, 4096 * 512 + 4096).every((b) => b === 0xb2), 'SYNCHRONIZE CACHE(10) of the range');
+    assert.ok(file.subarray(6144 * 512, 6144 * 512 + 4096).every((b) => b === 0xc3), 'SYNCHRONIZE CACHE(16)');
   });
 
   test('SIGTERM closes sessions, flushes and exits 0', async () => {

@@ -49,6 +49,22 @@ test('bad command lines get one clear message', async () => {
   await assert.rejects(buildServeConfig(q.args, q.opts, TYPES), /command line: --type: unknown handler type "tape" \(known: disk, nullio\)/);
   const r = parse(['--iqn-prefix', 'Bad Prefix', 'd1', 'f1']);
   await assert.rejects(buildServeConfig(r.args, r.opts, TYPES), /command line: --iqn-prefix: "Bad Prefix" is not an iSCSI name/);
+  assert.throws(() => parse(['--cache-size', '1000', 'd', 'f']), /a page cache of 1000 bytes is too small/);
+  assert.throws(() => parse(['--cache-size', 'lots', 'd', 'f']), /"lots" is not a size/);
   const s = parse(['--config', '/nonexistent/x.json']);
   await assert.rejects(buildServeConfig(s.args, s.opts, TYPES), /\/nonexistent\/x\.json: cannot read: ENOENT/);
+});
+
+test('--cache-size gives every command-line device a page cache of that size', async () => {
+  const { args, opts } = parse(['--cache-size', '64M', '-o', 'd1', '/x/a.img', 'd2', '/x/b.img']);
+  const cfg = await buildServeConfig(args, opts, TYPES);
+  assert.deepEqual(
+    cfg.devices.map((d) => [d.cacheSize, d.direct]),
+    [
+      [64 << 20, true],
+      [64 << 20, true],
+    ],
+  );
+  const none = parse(['d1', '/x/a.img']);
+  assert.equal((await buildServeConfig(none.args, none.opts, TYPES)).devices[0]!.cacheSize, undefined, 'absent: the default for the mode');
 });

@@ -74,7 +74,23 @@ test('config errors name the file and the field', () => {
     [{ devices: [{ name: 'a', file: 'x' }], targets: [{ iqn: 'iqn.2026-11.org.x:t', luns: [{ lun: 16384, device: 'a' }] }] }, /^c\.json: targets\[0\]\.luns\[0\]\.lun: must be a whole number from 0 to 16383$/],
     [{ devices: [{ name: 'a', file: 'x' }], link: 'fc' }, /^c\.json: link: must be one of auto, iscsi, tcmu, scst_user$/],
     [{ devices: [{ name: 'a', file: 'x' }], extra: 1 }, /^c\.json: extra: unknown field/],
+    [{ devices: [{ name: 'a', file: 'x', cacheSize: '12Q' }] }, /^c\.json: devices\[0\]\.cacheSize: "12Q" is not a size/],
+    [{ devices: [{ name: 'a', file: 'x', cacheSize: 4096 }] }, /^c\.json: devices\[0\]\.cacheSize: a page cache of 4096 bytes is too small/],
+    [{ devices: [{ name: 'a', file: 'x', cacheSize: 100000 }] }, /^c\.json: devices\[0\]\.cacheSize: 100000 bytes is not a whole number of 4096-byte pages/],
+    [{ devices: [{ name: 'a', file: 'x', cacheSize: true }] }, /^c\.json: devices\[0\]\.cacheSize: must be a size \(bytes or "256M"\), not boolean$/],
   ];
   for (const [doc, re] of cases) assert.match(configError(() => parseConfigFile(JSON.stringify(doc), 'c.json', TYPES)).message, re);
   assert.match(configError(() => parseConfigFile('{"devices": [', 'c.json', TYPES)).message, /^c\.json: not valid JSON/);
+});
+
+test('cacheSize: bytes or a size string; 0 turns the cache off', () => {
+  const cfg = parseConfigFile(
+    JSON.stringify({ devices: [{ name: 'a', file: 'x', cacheSize: '64M' }, { name: 'b', file: 'y', cacheSize: 1048576 }, { name: 'c', file: 'z', cacheSize: 0 }, { name: 'd', file: 'w' }] }),
+    'c.json',
+    TYPES,
+  );
+  assert.deepEqual(
+    cfg.devices.map((d) => d.cacheSize),
+    [64 << 20, 1 << 20, 0, undefined],
+  );
 });

@@ -8,6 +8,8 @@ import { FakeTcmuKernel, Cdb } from '../helpers/ringbuffer-kernel.ts';
 import { TcmuServer, type RingPort } from '../../src/links/tcmu/server.ts';
 import type { LogicalUnit, ScsiCommand, ScsiResponse } from '../../src/scsi/command.ts';
 import { CmdReq, TcmuTmrType } from '../../src/ringbuffer/abi.ts';
+import { PinnedData } from '../../src/scsi/data-in.ts';
+import { diskConfig, openDisk, tempDir, tempImage } from '../helpers/scsi-harness.ts';
 
 const BS = 512;
 
@@ -167,4 +169,46 @@ test('stop() drops in-flight commands: their late answers never reach the ring',
   assert.deepEqual(k.reap(), []);
   assert.equal(server.stats.completed, 0);
   assert.equal(server.stats.dropped, 1);
+});
+
+test('pinned data-in (page-cache READ) is copied piece by piece into the ring, then released', async () => {
+  const lu = new RamLu();
+  const whole = Buffer.from(Array.from({ length: 3 * BS }, (_, i) => (i * 11) & 0xff));
+  let released = 0;
+  lu.execute = async () => ({ status: 0, data: new PinnedData([whole.subarray(0, 100), whole.subarray(100, 700), whole.subarray(700)], whole.length, () => released++) });
+  const { k, kick } = setup(lu);
+  k.submit({ cdb: Cdb.read10(0, 3), dataInLength: 3 * BS });
+  await kick();
+  const [r] = k.reap();
+  assert.equal(r.status, 0);
+  assert.deepEqual(r.dataIn, whole);
+  assert.equal(released, 1);
+});
+
+test('the disk with its page cache through the ring: cached READs come back byte-exact and unpinned', async () => {
+  const t = await tempDir();
+  const lu = await openDisk(diskConfig({ file: await tempImage(t.dir, 1 << 20), cacheSize: 256 * 1024 }));
+  try {
+    const { k, kick } = setup(lu);
+    k.submit({ cdb: Cdb.tur() }); // the power-on unit attention
+    await kick();
+    k.reap();
+    const pattern = Buffer.from(Array.from({ length: 16 * BS }, (_, i) => (i * 13 + 5) & 0xff));
+    k.submit({ cdb: Cdb.write10(3, 16), dataOut: pattern });
+    await kick();
+    assert.equal(k.reap()[0]!.status, 0);
+    for (let i = 0; i < 2; i++) {
+      k.submit({ cdb: Cdb.read10(3, 16), dataInLength: 16 * BS });
+      await kick();
+      const [r] = k.reap();
+      assert.equal(r.status, 0);
+      assert.deepEqual(r.dataIn, pattern);
+    }
+    const c = lu.describe().cache as Record<string, number>;
+    assert.ok(c.hits >= 6, 'served from the cache');
+    assert.equal(c.pinned, 0, 'released after the copy into the ring');
+  } finally {
+    await lu.close();
+    await t.cleanup();
+  }
 });

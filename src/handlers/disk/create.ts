@@ -1,5 +1,6 @@
 // Builds a disk logical unit (SBC-4) from a DeviceConfig and a block store.
 import type { DeviceConfig, HandlerHost } from '../contract.ts';
+import { CachedStore } from '../../backing/cached-store.ts';
 import { FileStore } from '../../backing/file-store.ts';
 import { DEFAULT_NULLIO_SIZE, NullStore } from '../../backing/null-store.ts';
 import type { BlockStore } from '../../backing/store.ts';
@@ -32,6 +33,8 @@ export const DEFAULT_MAX_UNMAP_BYTES = 1 << 30;
 /** ... and at most 1 Mi LBAs per UNMAP command (what initiators such as libiscsi deem sane). */
 export const DEFAULT_MAX_UNMAP_BLOCKS = 1 << 20;
 export const DEFAULT_MAX_UNMAP_DESCRIPTORS = 256;
+/** Page cache in front of an O_DIRECT file when the config does not say. */
+export const DEFAULT_DIRECT_CACHE_BYTES = 256 << 20;
 /** File-system block: the smallest hole fallocate(PUNCH_HOLE) makes. */
 const DEFAULT_ALLOCATION_UNIT = 4096;
 
@@ -51,8 +54,23 @@ function checkBlockSize(config: DeviceConfig): void {
   }
 }
 
-/** Opens the store a DeviceConfig asks for: nullio, or the backing file with -r/-t/-o/-c. */
+/**
+ * The page cache size when the config gives none: 0 (none) for a buffered file, whose pages the
+ * kernel already caches; DEFAULT_DIRECT_CACHE_BYTES with O_DIRECT, where ours is the only cache.
+ */
+export function defaultCacheSize(config: DeviceConfig): number {
+  return config.direct ? DEFAULT_DIRECT_CACHE_BYTES : 0;
+}
+
+/** Opens the store a DeviceConfig asks for: nullio, or the backing file with -r/-t/-o/-c (and a page cache). */
 export async function openStore(config: DeviceConfig): Promise<BlockStore> {
+  const file = await openFileStore(config);
+  if (file instanceof NullStore) return file;
+  const budget = config.cacheSize ?? defaultCacheSize(config);
+  return budget > 0 ? new CachedStore(file, { budget }) : file;
+}
+
+async function openFileStore(config: DeviceConfig): Promise<FileStore | NullStore> {
   checkBlockSize(config);
   if (config.nullio || config.file === undefined) {
     const size = config.sizeBytes ?? DEFAULT_NULLIO_SIZE;
@@ -150,7 +168,8 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     commands: [...sbcCommands(dev, { log: subLog }), ...mediumCommands(dev, medium, { log: subLog }), ...defectDataCommands(), ...copyCommands(copyManager), ...pr.commands()],
     modePages: diskModePages({ writeThrough: config.writeThrough }),
     vpd,
-    volatileCache: () => !config.nvCache,
+    // our page cache is volatile whatever -c says about the backing store's
+    volatileCache: () => !config.nvCache || store instanceof CachedStore,
     nonVolatileCache: () => config.nvCache,
     blockDescriptors: {
       descriptor: () => ({ blocks: dev.blocks, blockLength: bs }),

@@ -2,6 +2,7 @@
 // medium presence. Commands (sbc-*.ts) call these methods; transitions are testable without a network.
 import type { BlockStore } from '../../backing/store.ts';
 import { StoreError } from '../../backing/store.ts';
+import type { DataIn } from '../../scsi/data-in.ts';
 import { Asc, SenseKey } from '../../scsi/constants.ts';
 import type { ModePages } from '../../scsi/mode-pages.ts';
 import { CheckCondition, invalidCdbField, lbaOutOfRange } from '../../scsi/sense.ts';
@@ -141,20 +142,34 @@ export class DiskDevice {
     return new CheckCondition(SenseKey.MEDIUM_ERROR, op === 'read' ? Asc.UNRECOVERED_READ_ERROR : Asc.WRITE_ERROR);
   }
 
-  /** Reads whole blocks (shared range lock: never sees half of a CAW or WRITE ATOMIC). */
+  /** Reads whole blocks into a buffer of its own (shared range lock: never sees half of a CAW or WRITE ATOMIC). */
   read(lba: bigint, count: number): Promise<Buffer> {
-    if (count === 0) return Promise.resolve(Buffer.alloc(0));
-    // Hot path: no async function frames; the lock is usually free (no promise), the store
-    // usually answers from the page cache (an already resolved promise).
-    const lock = this.lock.tryAcquire(lba, count, 'shared');
-    if (typeof lock === 'function') return this.readLocked(lock, lba, count);
-    return lock.then((release) => this.readLocked(release, lba, count));
+    return this.readWith(lba, count, false) as Promise<Buffer>;
   }
 
-  private readLocked(release: () => void, lba: bigint, count: number): Promise<Buffer> {
-    let p: Promise<Buffer>;
+  /**
+   * Reads whole blocks for a READ command: from a page cache, the pinned cache pages themselves
+   * (the link sends and releases them), otherwise a buffer.
+   */
+  readData(lba: bigint, count: number): Promise<DataIn> {
+    return this.readWith(lba, count, this.store.readPinned !== undefined);
+  }
+
+  private readWith(lba: bigint, count: number, pinned: boolean): Promise<DataIn> {
+    if (count === 0) return Promise.resolve(Buffer.alloc(0));
+    // Hot path: no async function frames; the lock is usually free (no promise), the store
+    // usually answers from a page cache (an already resolved promise).
+    const lock = this.lock.tryAcquire(lba, count, 'shared');
+    if (typeof lock === 'function') return this.readLocked(lock, lba, count, pinned);
+    return lock.then((release) => this.readLocked(release, lba, count, pinned));
+  }
+
+  private readLocked(release: () => void, lba: bigint, count: number, pinned: boolean): Promise<DataIn> {
+    let p: Promise<DataIn>;
     try {
-      p = this.store.read(this.offset(lba), count * this.blockSize);
+      const offset = this.offset(lba);
+      const length = count * this.blockSize;
+      p = pinned ? this.store.readPinned!(offset, length) : this.store.read(offset, length);
     } catch (e) {
       release();
       return Promise.reject(this.ioError(e, 'read'));
@@ -190,14 +205,13 @@ export class DiskDevice {
   private writeLocked(release: () => void, lba: bigint, data: Buffer, fua: boolean): Promise<void> {
     let p: Promise<void>;
     try {
-      p = this.store.write(this.offset(lba), data);
+      // FUA or WCE=0: the store makes the data durable before the write completes
+      p = this.store.write(this.offset(lba), data, fua || !this.writeCacheEnabled);
     } catch (e) {
       release();
       return Promise.reject(this.ioError(e, 'write'));
     }
-    // The durability rule is the same as writeUnlocked's (FUA or WCE=0: fdatasync before GOOD).
-    const sync = (fua || !this.writeCacheEnabled) && !this.store.writesAreDurable;
-    return (sync ? p.then(() => this.store.flush()) : p).then(release, (e: unknown) => {
+    return p.then(release, (e: unknown) => {
       release();
       throw this.ioError(e, 'write');
     });
@@ -205,14 +219,13 @@ export class DiskDevice {
 
   private async writeUnlocked(lba: bigint, data: Buffer, fua: boolean): Promise<void> {
     try {
-      await this.store.write(this.offset(lba), data);
-      await this.syncIf(fua);
+      await this.store.write(this.offset(lba), data, fua || !this.writeCacheEnabled);
     } catch (e) {
       throw this.ioError(e, 'write');
     }
   }
 
-  /** fdatasync when FUA asked for it or the write cache is off (and writes are not already durable). */
+  /** After a multi-write command: flush when the write cache is off (and writes are not already durable). */
   private async syncIf(fua: boolean): Promise<void> {
     if ((fua || !this.writeCacheEnabled) && !this.store.writesAreDurable) await this.store.flush();
   }
@@ -419,9 +432,11 @@ export class DiskDevice {
     }
   }
 
-  async flush(): Promise<void> {
+  /** SYNCHRONIZE CACHE (a range of blocks, or everything) and shutdown. */
+  async flush(lba?: bigint, count?: number): Promise<void> {
     try {
-      await this.store.flush();
+      if (lba === undefined || count === undefined) await this.store.flush();
+      else await this.store.flush(this.offset(lba), count * this.blockSize);
     } catch (e) {
       throw this.ioError(e, 'write');
     }

@@ -3,6 +3,7 @@
 import { Op } from '../../scsi/constants.ts';
 import { decodeRw, decodeVerify } from '../../scsi/cdb.ts';
 import { blockDataOut, requireDataOut, usage, type CommandContext, type CommandEntry } from '../../scsi/table.ts';
+import type { DataIn } from '../../scsi/data-in.ts';
 import type { DiskDevice } from './device.ts';
 
 const F = 0xff;
@@ -12,11 +13,11 @@ export function readWriteCommands(dev: DiskDevice): CommandEntry[] {
 
   // read/write are not async functions: a CDB error throws synchronously (the LU turns it into
   // CHECK CONDITION) and the I/O promise is returned as is, saving a microtask hop per command.
-  function read(ctx: CommandContext): Promise<Buffer> {
+  function read(ctx: CommandContext): Promise<DataIn> {
     const d = decodeRw(ctx.cdb);
     dev.checkTransferLength(d.blocks, d.lengthOffset);
     dev.checkRange(d.lba, d.blocks);
-    return dev.read(d.lba, d.blocks);
+    return dev.readData(d.lba, d.blocks); // pinned cache pages when the store has a cache
   }
 
   function write(ctx: CommandContext): Promise<void> {

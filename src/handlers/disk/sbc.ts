@@ -47,12 +47,14 @@ export function sbcCommands(dev: DiskDevice, o: { log: (m: string) => void }): C
   async function synchronizeCache(ctx: CommandContext): Promise<void> {
     const d = decodeRangeWithImmed(ctx.cdb);
     dev.checkRange(d.lba, d.blocks);
-    // Node has no sync_file_range: the whole file is flushed, which covers the range
+    // The page cache writes back the range's dirty pages (NUMBER OF LOGICAL BLOCKS 0: to the
+    // end of the medium); Node has no sync_file_range, so the fdatasync covers the whole file.
+    const count = d.blocks === 0 ? Number(dev.blocks - d.lba) : d.blocks;
     if (d.immed) {
-      dev.flush().catch((e: unknown) => o.log(`SYNCHRONIZE CACHE (IMMED) failed: ${(e as Error).message}`));
+      dev.flush(d.lba, count).catch((e: unknown) => o.log(`SYNCHRONIZE CACHE (IMMED) failed: ${(e as Error).message}`));
       return;
     }
-    await dev.flush();
+    await dev.flush(d.lba, count);
   }
 
   const entries: CommandEntry[] = [

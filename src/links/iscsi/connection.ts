@@ -126,9 +126,16 @@ export class IscsiConnection implements SessionOwner {
     for (const p of pdus) this.sendOne(p);
   }
 
-  /** Queues one PDU (the hot path: no rest-argument array, no per-call buffer list). */
-  sendOne(pdu: OutPdu): void {
-    if (this.closed || this.socket.destroyed) return;
+  /**
+   * Queues one PDU (the hot path: no rest-argument array, no per-call buffer list).
+   * `onWritten` runs once the socket no longer needs the PDU's buffers (written to the kernel,
+   * or the connection is gone): the moment pinned cache pages may be released.
+   */
+  sendOne(pdu: OutPdu, onWritten?: () => void): void {
+    if (this.closed || this.socket.destroyed) {
+      onWritten?.();
+      return;
+    }
     const s = this.socket;
     if (!this.corked) {
       this.corked = true;
@@ -139,24 +146,31 @@ export class IscsiConnection implements SessionOwner {
     if (this.digests.headerDigest || this.digests.dataDigest || pdu.ahs) {
       const bufs = frameOut(pdu, this.digests, []);
       n = 0;
-      for (const b of bufs) {
-        n += b.length;
-        s.write(b);
+      const last = bufs.length - 1;
+      for (let i = 0; i <= last; i++) {
+        n += bufs[i]!.length;
+        if (i === last && onWritten) s.write(bufs[i]!, onWritten);
+        else s.write(bufs[i]!);
       }
     } else {
-      // No digests, no AHS: the BHS, the data and its padding.
-      s.write(pdu.bhs);
-      n = pdu.bhs.length;
+      // No digests, no AHS: the BHS, the data (one buffer or pinned pieces) and its padding.
+      // Writable callbacks run in order, so `onWritten` goes on the last chunk.
       const data = pdu.data;
-      if (data && data.length) {
-        s.write(data);
-        n += data.length;
-        const pad = (4 - (data.length & 3)) & 3;
-        if (pad) {
-          s.write(PAD.subarray(0, pad));
-          n += pad;
+      const parts = pdu.dataParts;
+      let len = 0;
+      if (data) len = data.length;
+      else if (parts) for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
+      const pad = (4 - (len & 3)) & 3;
+      s.write(pdu.bhs, len === 0 ? onWritten : undefined);
+      if (len > 0) {
+        if (data) s.write(data, pad ? undefined : onWritten);
+        else {
+          const last = parts!.length - 1;
+          for (let i = 0; i <= last; i++) s.write(parts![i]!, !pad && i === last ? onWritten : undefined);
         }
+        if (pad) s.write(PAD.subarray(0, pad), onWritten);
       }
+      n = pdu.bhs.length + len + pad;
     }
     this.ctx.counters.bytesOut += n;
     if (s.writableLength > this.ctx.options.writeHighWater && !this.pausedForWrites) {

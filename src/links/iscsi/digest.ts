@@ -68,6 +68,18 @@ export function dataDigest(data: Uint8Array): number {
   return pad ? crc32cJs(ZERO_PAD, crc, 0, pad) : crc;
 }
 
+/** Data digest of a data segment given in pieces (CRC32C continued across them, then the padding). */
+export function dataDigestOfParts(parts: readonly Uint8Array[]): number {
+  let crc = 0;
+  let len = 0;
+  for (const p of parts) {
+    crc = crc32c(p, crc);
+    len += p.length;
+  }
+  const pad = (4 - (len & 3)) & 3;
+  return pad ? crc32cJs(ZERO_PAD, crc, 0, pad) : crc;
+}
+
 /** Header digest: CRC32C over BHS + AHS. */
 export function headerDigest(bhs: Uint8Array, ahs?: Uint8Array): number {
   const crc = crc32cJs(bhs);

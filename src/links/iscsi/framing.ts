@@ -4,7 +4,7 @@
 // assembled at a time; larger announced lengths are refused before any of it is buffered.
 
 import { BHS_LENGTH } from './constants.ts';
-import { dataDigest, digestBytes, headerDigest } from './digest.ts';
+import { dataDigest, dataDigestOfParts, digestBytes, headerDigest } from './digest.ts';
 import type { OutPdu, RawPdu } from './pdu.ts';
 import { pduDataSegmentLength, pduTotalAhsLength } from './pdu.ts';
 
@@ -165,6 +165,15 @@ export function frameOut(pdu: OutPdu, digests: { headerDigest: boolean; dataDige
     const pad = (4 - (data.length & 3)) & 3;
     if (pad) into.push(PAD.subarray(0, pad));
     if (digests.dataDigest) into.push(digestBytes(dataDigest(data)));
+  } else if (pdu.dataParts && pdu.dataParts.length) {
+    let len = 0;
+    for (const p of pdu.dataParts) {
+      into.push(p);
+      len += p.length;
+    }
+    const pad = (4 - (len & 3)) & 3;
+    if (pad) into.push(PAD.subarray(0, pad));
+    if (digests.dataDigest) into.push(digestBytes(dataDigestOfParts(pdu.dataParts)));
   }
   return into;
 }

@@ -23,13 +23,12 @@ export interface SeqNumbers {
 
 type LunField = Buffer | number | undefined;
 
-function header(opcode: number, flags: number, data: Buffer | undefined, ahsLength = 0): Buffer {
+function header(opcode: number, flags: number, data: Buffer | undefined, ahsLength = 0, len = data ? data.length : 0): Buffer {
   // From Node's shared pool (Buffer.alloc would make a fresh ArrayBuffer for every PDU).
   const b = Buffer.allocUnsafe(BHS_LENGTH).fill(0);
   b[0] = opcode;
   b[1] = flags;
   b[4] = ahsLength >> 2;
-  const len = data ? data.length : 0;
   if (len > 0xffffff) throw new RangeError(`data segment of ${len} bytes is too long`);
   b[5] = len >> 16;
   b[6] = (len >> 8) & 0xff;
@@ -190,7 +189,8 @@ export interface DataInFields {
   maxCmdSN: number;
   dataSN: number;
   bufferOffset: number;
-  data: Buffer;
+  /** One buffer, or the pieces of pinned pages (sent without copying). */
+  data: Buffer | readonly Buffer[];
 }
 export function encodeDataIn(f: DataInFields): OutPdu {
   let flags = f.final ? DataInFlag.Final : 0;
@@ -201,7 +201,16 @@ export function encodeDataIn(f: DataInFields): OutPdu {
     if (r.overflow) flags |= DataInFlag.Overflow;
     if (r.underflow) flags |= DataInFlag.Underflow;
   }
-  const b = header(Opcode.DataIn, flags, f.data);
+  const data = f.data;
+  let parts: readonly Buffer[] | undefined;
+  let len: number;
+  if (Buffer.isBuffer(data)) len = data.length;
+  else {
+    parts = data;
+    len = 0;
+    for (const p of parts) len += p.length;
+  }
+  const b = header(Opcode.DataIn, flags, undefined, 0, len);
   if (withStatus) b[3] = f.status!;
   putLun(b, f.lun);
   b.writeUInt32BE(f.itt >>> 0, 16);
@@ -212,7 +221,8 @@ export function encodeDataIn(f: DataInFields): OutPdu {
   b.writeUInt32BE(f.dataSN >>> 0, 36);
   b.writeUInt32BE(f.bufferOffset >>> 0, 40);
   b.writeUInt32BE(withStatus && (r.overflow || r.underflow) ? r.count >>> 0 : 0, 44);
-  return out(b, f.data);
+  if (parts) return len > 0 ? { bhs: b, dataParts: parts } : { bhs: b };
+  return out(b, data as Buffer);
 }
 
 export interface LogoutResponseFields extends SeqNumbers {

@@ -21,6 +21,16 @@ export interface OutPdu {
   readonly bhs: Buffer;
   readonly ahs?: Buffer;
   readonly data?: Buffer;
+  /** The data segment as several buffers (pinned cache pages), instead of `data`. */
+  readonly dataParts?: readonly Buffer[];
+}
+
+/** Length of an outgoing PDU's data segment (without padding). */
+export function outDataLength(pdu: OutPdu): number {
+  if (pdu.data) return pdu.data.length;
+  let n = 0;
+  if (pdu.dataParts) for (const p of pdu.dataParts) n += p.length;
+  return n;
 }
 
 /** A header field the target must reject; reason is an iSCSI Reject reason code. */

@@ -4,6 +4,7 @@
 // one) or a SCSI Response with sense, with U/O residuals against the EDTL.
 
 import type { ScsiCommand, ScsiResponse, TaskAttribute } from '../../scsi/command.ts';
+import { PinnedData, releaseData, SegmentCursor } from '../../scsi/data-in.ts';
 import { RESERVED_TAG, RejectReason, SamStatus, ScsiRespCode } from './constants.ts';
 import type { IscsiConnection } from './connection.ts';
 import { encodeDataIn, encodeR2T, encodeScsiResponse, NO_RESIDUAL, residualOf, type Residual } from './pdu-out.ts';
@@ -195,7 +196,9 @@ function respond(conn: IscsiConnection, task: Task, resp: ScsiResponse): void {
   const s = conn.session!;
   try {
     if (!task.aborted && !conn.closed) sendResponse(conn, task, resp);
+    else releaseData(resp.data);
   } catch (e) {
+    releaseData(resp.data); // idempotent: a no-op if the last PDU was already queued
     conn.log('error', `cannot send the response of ITT 0x${task.itt.toString(16)}: ${(e as Error).message}`);
     conn.drop('internal error');
   } finally {
@@ -204,7 +207,11 @@ function respond(conn: IscsiConnection, task: Task, resp: ScsiResponse): void {
   }
 }
 
-/** Builds and queues the Data-In PDUs and/or SCSI Response of a finished command. */
+/**
+ * Builds and queues the Data-In PDUs and/or SCSI Response of a finished command. Pinned data-in
+ * (cache pages) goes out as views of the pages; they are released when the socket has written
+ * the last PDU.
+ */
 export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiResponse): void {
   const pdu = task.pdu;
   const p = conn.params!;
@@ -215,10 +222,15 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
   let residual: Residual = NO_RESIDUAL;
   let dataSN = 0;
 
+  const pinned = resp.data instanceof PinnedData ? resp.data : undefined;
+  const onWritten = pinned ? () => pinned.release() : undefined;
   if (pdu.read) {
-    const data = resp.data ?? Buffer.alloc(0);
+    const data = resp.data ?? NO_DATA;
     residual = residualOf(edtl, data.length);
     const total = Math.min(data.length, edtl);
+    // one Data-In PDU with all of the pinned data (a 4 KiB read): its pieces as they are
+    const whole = pinned !== undefined && total === pinned.length && total <= p.maxXmitDataSegmentLength && total <= p.maxBurstLength;
+    const cursor = pinned && !whole ? new SegmentCursor(pinned.segments) : undefined;
     const collapse = status === SamStatus.Good && !hasSense && total > 0;
     const maxSeg = p.maxXmitDataSegmentLength;
     const burst = p.maxBurstLength;
@@ -244,15 +256,14 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
           maxCmdSN: seq.maxCmdSN,
           dataSN: dataSN++,
           bufferOffset: offset,
-          data: offset === 0 && len === data.length ? data : data.subarray(offset, offset + len),
+          data: whole ? pinned.segments : cursor ? cursor.take(len) : offset === 0 && len === data.length ? (data as Buffer) : (data as Buffer).subarray(offset, offset + len),
         }),
       );
       offset += len;
     }
     conn.ctx.counters.dataInBytes += total;
     if (collapse) {
-      if (out.length === 1) conn.sendOne(out[0]!);
-      else conn.send(...out);
+      sendAll(conn, out, onWritten);
       return;
     }
   } else if (pdu.write) {
@@ -276,6 +287,12 @@ export function sendResponse(conn: IscsiConnection, task: Task, resp: ScsiRespon
       sense: hasSense ? resp.sense : undefined,
     }),
   );
-  if (out.length === 1) conn.sendOne(out[0]!);
-  else conn.send(...out);
+  sendAll(conn, out, onWritten);
+}
+
+/** Queues the PDUs of one response; `onWritten` rides on the last one. */
+function sendAll(conn: IscsiConnection, out: OutPdu[], onWritten: (() => void) | undefined): void {
+  const last = out.length - 1;
+  for (let i = 0; i < last; i++) conn.sendOne(out[i]!);
+  conn.sendOne(out[last]!, onWritten);
 }

@@ -13,6 +13,7 @@ import type { PendingReply } from './replies.ts';
 import type { Session, SessionTable } from './sessions.ts';
 import type { AbortScope } from './task-mgmt.ts';
 import { IdleWaiters } from '../idle-waiters.ts';
+import { copyDataIn, releaseData } from '../../scsi/data-in.ts';
 
 const INTERNAL_FAILURE = fixedSense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
 const WRITE_PROTECTED = fixedSense(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
@@ -129,8 +130,20 @@ export class Executor {
 
   #finish(running: Running, r: ScsiResponse): void {
     const { c } = running;
-    if (this.#running.get(c.cmd_h) !== running) return; // dropped: the fd went away meanwhile
+    if (this.#running.get(c.cmd_h) !== running) {
+      releaseData(r.data); // dropped: the fd went away meanwhile
+      return;
+    }
     this.#running.delete(c.cmd_h);
+    try {
+      this.#reply(running, r);
+    } finally {
+      releaseData(r.data); // pinned cache pages: copied into the kernel's buffer by now
+    }
+  }
+
+  #reply(running: Running, r: ScsiResponse): void {
+    const { c } = running;
     let status = r.status;
     let sense = r.sense;
     let resp = 0;
@@ -144,8 +157,7 @@ export class Executor {
         if (buffer) pbuf = buffer.address;
       }
       if (buffer) {
-        resp = Math.min(data.length, c.bufflen, buffer.length);
-        data.copy(buffer.bytes, 0, 0, resp);
+        resp = copyDataIn(data, buffer.bytes, Math.min(c.bufflen, buffer.length));
         if (running.session.readOnly && status === Status.GOOD) markWriteProtected(running.cdb, buffer.bytes.subarray(0, resp), this.#o.lu.peripheralType);
         this.stats.dataIn += resp;
       } else {

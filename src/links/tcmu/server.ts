@@ -12,6 +12,7 @@
 //    kernel recovery (block_dev=1, reset_ring=1, reset, block_dev=0) once in-flight work ends;
 //  * TMR notifications abort the listed commands' AbortSignals; they still complete normally.
 import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse } from '../../scsi/command.ts';
+import { releaseData } from '../../scsi/data-in.ts';
 import { TcmuTmrType } from '../../ringbuffer/abi.ts';
 import { TcmuRing, type RingProblem, type TcmuCommand, type TcmuCompletion, type TcmuTmrNotification } from '../../ringbuffer/ring.ts';
 import { IdleWaiters } from '../idle-waiters.ts';
@@ -199,6 +200,7 @@ export class TcmuServer {
     const { cmd } = running;
     if (gen !== this.#generation || this.#running.get(cmd.cmdId) !== running) {
       // Dropped by stop() or a ring reset: the kernel already failed it; never complete twice.
+      releaseData(r.data);
       return;
     }
     this.#running.delete(cmd.cmdId);
@@ -207,7 +209,8 @@ export class TcmuServer {
     try {
       const inLength = cmd.direction === 'bidi' ? cmd.bidiLength : cmd.dataLength;
       if (r.data !== undefined && r.data.length > 0 && inLength > 0) {
-        const n = this.ring.scatterData(cmd, r.data);
+        // Pinned cache pages are copied straight into the ring's data area.
+        const n = this.ring.scatterData(cmd, Buffer.isBuffer(r.data) ? r.data : r.data.segments);
         completion.readLen = n;
       } else if (r.dataOutLength === undefined && cmd.direction !== 'bidi' && inLength > 0) {
         // No data-in for a command that did not consume data-out: report 0 bytes read so the
@@ -219,6 +222,8 @@ export class TcmuServer {
       completion.status = 0x02;
       completion.sense = INTERNAL_FAILURE;
       delete completion.readLen;
+    } finally {
+      releaseData(r.data);
     }
     if (this.ring.complete(cmd, completion)) this.stats.completed++;
     this.#scheduleNotify();

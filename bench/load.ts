@@ -1,0 +1,99 @@
+// Shared by the benchmarks: the libiscsi load generator (dist/bench/iscsi-load), the four
+// workloads, target CPU accounting from /proc, our CLI as a benchmark target, medians and rows.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTarget } from '../test/helpers/target-process.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const LOAD = join(ROOT, 'dist/bench/iscsi-load');
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+export const FILE_BYTES = 1 << 30;
+
+export const WORKLOADS = [
+  { name: '4k randread QD32', kind: 'randread', bytes: 4096, qd: 32 },
+  { name: '4k randwrite QD32', kind: 'randwrite', bytes: 4096, qd: 32 },
+  { name: '1m seqread QD8', kind: 'seqread', bytes: 1 << 20, qd: 8 },
+  { name: '1m seqwrite QD8', kind: 'seqwrite', bytes: 1 << 20, qd: 8 },
+] as const;
+
+export interface Sample {
+  iops: number;
+  mibps: number;
+  p50_us: number;
+  p99_us: number;
+  cpu: number;
+}
+
+export interface Target {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (USER_HZ = 100)
+}
+
+export function load(url: string, w: { kind: string; bytes: number; qd: number }, pid: number, seconds = SECONDS): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const before = cpuTicks(pid);
+    const started = Date.now();
+    const p = spawn(LOAD, [url, w.kind, String(w.bytes), String(w.qd), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`iscsi-load ${w.kind} against ${url} exited ${code}`));
+      const r = JSON.parse(out) as Sample;
+      r.cpu = ((cpuTicks(pid) - before) / 100 / ((Date.now() - started) / 1000)) * 100;
+      resolve(r);
+    });
+  });
+}
+
+export async function startOurs(name: string, args: string[]): Promise<Target> {
+  const t = await startTarget(args);
+  return { name, url: t.served[0].url, pid: t.proc.pid!, stop: async () => void (await t.stop('SIGTERM')) };
+}
+
+/** Raw loopback TCP throughput with 1 MiB writes, for context. */
+export async function loopbackCeiling(): Promise<number> {
+  const total = 4 * 2 ** 30;
+  const server = createServer((s) => s.resume());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const chunk = Buffer.alloc(1 << 20);
+  const started = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    const c = connect(port, '127.0.0.1', () => {
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!c.write(chunk)) return void c.once('drain', pump);
+        }
+        c.end(resolve);
+      };
+      pump();
+    });
+  });
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  server.close();
+  return total / secs / (1 << 20);
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export type Workload = (typeof WORKLOADS)[number];
+
+/** IOPS, MiB/s, p50, p99 and CPU medians of some samples, as table cells. */
+export function cells(xs: Sample[]): string {
+  const m = (k: keyof Sample) => median(xs.map((x) => x[k]));
+  return `${m('iops').toFixed(0).padStart(7)} ${m('mibps').toFixed(0).padStart(6)} ${m('p50_us').toFixed(0).padStart(6)} ${m('p99_us').toFixed(0).padStart(6)} ${m('cpu').toFixed(0).padStart(4)}%`;
+}

@@ -1,0 +1,134 @@
+// Zero-copy READ over the embedded iSCSI target: Data-In goes to the socket straight from pinned
+// cache pages. A write that lands while those pages wait in the socket (the initiator is not
+// reading) must not change the bytes sent; the pages are released once written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IscsiServer } from '../../src/links/iscsi/index.ts';
+import { frameOut } from '../../src/links/iscsi/framing.ts';
+import { encodeDataIn } from '../../src/links/iscsi/pdu-out.ts';
+import { ScsiTarget } from '../../src/scsi/target.ts';
+import { SegmentCursor } from '../../src/scsi/data-in.ts';
+import { TestInitiator } from '../helpers/iscsi-initiator.ts';
+import { diskConfig, openDisk, tempDir } from '../helpers/scsi-harness.ts';
+
+const IQN = 'iqn.2026-11.test:zc';
+const MiB = 1 << 20;
+const READ_BYTES = 8 * MiB;
+
+function cdb10(op: number, lba: number, blocks: number): Buffer {
+  const c = Buffer.alloc(16);
+  c[0] = op;
+  c.writeUInt32BE(lba, 2);
+  c.writeUInt16BE(blocks, 7);
+  return c;
+}
+
+async function login(port: number, isid: number): Promise<TestInitiator> {
+  const ini = await TestInitiator.connect(port, isid);
+  const r = await ini.login([
+    ['InitiatorName', `iqn.2026-11.test:init${isid}`],
+    ['TargetName', IQN],
+    ['SessionType', 'Normal'],
+    ['HeaderDigest', 'None'],
+    ['DataDigest', 'None'],
+    ['ImmediateData', 'Yes'],
+    ['MaxRecvDataSegmentLength', '262144'],
+    ['MaxBurstLength', '16776192'],
+    ['FirstBurstLength', '262144'],
+  ]);
+  assert.equal(r.status, 0);
+  return ini;
+}
+
+/** Reads the Data-In PDUs of one READ (status in the last); returns the data. */
+async function readData(ini: TestInitiator, itt: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const p = await ini.recv(20_000);
+    assert.equal(p.bhs[0]! & 0x3f, 0x25, 'Data-In');
+    assert.equal(p.bhs.readUInt32BE(16), itt);
+    parts.push(p.data);
+    if (p.bhs[1]! & 0x01) {
+      assert.equal(p.bhs[3], 0, 'GOOD');
+      return Buffer.concat(parts);
+    }
+  }
+}
+
+test('a write landing while READ data waits in the socket does not change the bytes sent', async () => {
+  const t = await tempDir();
+  const file = join(t.dir, 'zc.img');
+  const old = Buffer.alloc(16 * MiB);
+  for (let i = 0; i < old.length; i += 4) old.writeUInt32BE(i, i);
+  await writeFile(file, old);
+  const lu = await openDisk(diskConfig({ file, cacheSize: 16 * MiB }));
+  const server = new IscsiServer({ host: '127.0.0.1', port: 0, targets: [{ iqn: IQN, port: new ScsiTarget(new Map([[0, lu]])) }], nopInterval: 0, maxRecvDataSegmentLength: 262144 });
+  const { port } = await server.listen();
+  const a = await login(port, 1);
+  const b = await login(port, 2);
+  const cache = () => lu.describe().cache as Record<string, number>;
+  try {
+    // clear the power-on unit attention on both sessions
+    for (const ini of [a, b]) {
+      for (let i = 0; i < 2; i++) {
+        ini.send({ opcode: 0x01, flags: 0x81, lun: 0, itt: ini.itt(), w20: 0, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: Buffer.alloc(16) });
+        await ini.recv();
+      }
+    }
+    // A stops reading; four 8 MiB READs of the same pages back up in the socket
+    a.socket.pause();
+    const itts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const itt = a.itt();
+      itts.push(itt);
+      a.send({ opcode: 0x01, flags: 0xc1, lun: 0, itt, w20: READ_BYTES, w24: a.cmdSN++, w28: a.expStatSN, cdb: cdb10(0x28, 0, READ_BYTES / 512) });
+    }
+    const deadline = Date.now() + 10_000;
+    while ((cache().pinned ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(cache().pinned > 0, 'READ pages are pinned while they wait for the socket');
+
+    // B overwrites the first 64 KiB (immediate data) and gets GOOD before A has read anything
+    const fresh = Buffer.alloc(64 * 1024, 0xee);
+    const witt = b.itt();
+    b.send({ opcode: 0x01, flags: 0xa1, lun: 0, itt: witt, w20: fresh.length, w24: b.cmdSN++, w28: b.expStatSN, cdb: cdb10(0x2a, 0, fresh.length / 512) }, fresh);
+    const wr = await b.recv(10_000);
+    assert.equal(wr.bhs[0], 0x21);
+    assert.equal(wr.bhs[3], 0, 'WRITE GOOD');
+    assert.ok(cache().copies > 0, 'the write copied pinned pages instead of changing them');
+
+    a.socket.resume();
+    for (const itt of itts) assert.ok((await readData(a, itt)).equals(old.subarray(0, READ_BYTES)), 'every READ carries the old bytes');
+
+    const again = a.itt();
+    a.send({ opcode: 0x01, flags: 0xc1, lun: 0, itt: again, w20: 128 * 1024, w24: a.cmdSN++, w28: a.expStatSN, cdb: cdb10(0x28, 0, 256) });
+    const now = await readData(a, again);
+    assert.ok(now.subarray(0, fresh.length).equals(fresh), 'a new READ sees the write');
+    assert.ok(now.subarray(fresh.length).equals(old.subarray(fresh.length, 128 * 1024)));
+    const until = Date.now() + 5000;
+    while (cache().pinned > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(cache().pinned, 0, 'all pages released once written');
+  } finally {
+    a.close();
+    b.close();
+    await server.close();
+    await lu.close();
+    await t.cleanup();
+  }
+});
+
+test('Data-In from pinned pieces frames like one buffer, data digest included', () => {
+  const whole = Buffer.from(Array.from({ length: 10_001 }, (_, i) => (i * 31) & 0xff));
+  const pieces = [whole.subarray(0, 4096), whole.subarray(4096, 4097), whole.subarray(4097)];
+  const cursor = new SegmentCursor(pieces);
+  const fields = { final: true, itt: 7, expCmdSN: 1, maxCmdSN: 9, dataSN: 0, bufferOffset: 0 };
+  for (const len of [3000, 5000, 2001]) {
+    const parts = cursor.take(len);
+    const start = parts[0]!.byteOffset - whole.byteOffset;
+    const one = frameOut(encodeDataIn({ ...fields, data: whole.subarray(start, start + len) }), { headerDigest: true, dataDigest: true });
+    const many = frameOut(encodeDataIn({ ...fields, data: parts }), { headerDigest: true, dataDigest: true });
+    assert.deepEqual(Buffer.concat(many), Buffer.concat(one), `a ${len}-byte PDU`);
+  }
+  assert.deepEqual(cursor.take(10), [], 'all taken');
+});
