@@ -52,7 +52,7 @@ async function main() {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`\nfileio_tgt page cache off/on, ${SECONDS}s x ${ROUNDS} interleaved rounds, medians (CPU = target process, % of one core)`);
-  console.log(`${'workload'.padEnd(18)} ${'variant'.padEnd(22)} |    IOPS  MiB/s    p50    p99   CPU | vs no cache`);
+  console.log(`${'workload'.padEnd(18)} ${'variant'.padEnd(22)} |    IOPS  MiB/s    p50    p99   CPU   cli | vs no cache`);
   for (const r of rows) console.log(r);
 }
 

@@ -26,6 +26,8 @@ export interface Sample {
   p50_us: number;
   p99_us: number;
   cpu: number;
+  /** The load generator's own CPU, % of one core (it shares the 2 cores with the target). */
+  client_cpu: number;
 }
 
 export interface Target {
@@ -95,5 +97,5 @@ export type Workload = (typeof WORKLOADS)[number];
 /** IOPS, MiB/s, p50, p99 and CPU medians of some samples, as table cells. */
 export function cells(xs: Sample[]): string {
   const m = (k: keyof Sample) => median(xs.map((x) => x[k]));
-  return `${m('iops').toFixed(0).padStart(7)} ${m('mibps').toFixed(0).padStart(6)} ${m('p50_us').toFixed(0).padStart(6)} ${m('p99_us').toFixed(0).padStart(6)} ${m('cpu').toFixed(0).padStart(4)}%`;
+  return `${m('iops').toFixed(0).padStart(7)} ${m('mibps').toFixed(0).padStart(6)} ${m('p50_us').toFixed(0).padStart(6)} ${m('p99_us').toFixed(0).padStart(6)} ${m('cpu').toFixed(0).padStart(4)}% ${m('client_cpu').toFixed(0).padStart(4)}%`;
 }

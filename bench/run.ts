@@ -48,9 +48,9 @@ async function main() {
   }
   const ceiling = await loopbackCeiling();
   await rm(dir, { recursive: true, force: true });
-  console.log(`\nfileio_tgt vs tgt, ${SECONDS}s x ${ROUNDS} interleaved rounds, medians (CPU = target process, % of one core)`);
-  console.log(`${'lun'.padEnd(5)} ${'workload'.padEnd(18)} |    IOPS  MiB/s    p50    p99   CPU |    IOPS  MiB/s    p50    p99   CPU | ours/tgt`);
-  console.log(`${''.padEnd(24)} | ${'fileio_tgt'.padEnd(35)} | ${'tgt'.padEnd(35)} |`);
+  console.log(`\nfileio_tgt vs tgt, ${SECONDS}s x ${ROUNDS} interleaved rounds, medians (CPU = target process, cli = load generator, % of one core)`);
+  console.log(`${'lun'.padEnd(5)} ${'workload'.padEnd(18)} |    IOPS  MiB/s    p50    p99   CPU   cli |    IOPS  MiB/s    p50    p99   CPU   cli | ours/tgt`);
+  console.log(`${''.padEnd(24)} | ${'fileio_tgt'.padEnd(41)} | ${'tgt'.padEnd(41)} |`);
   for (const r of rows) console.log(r);
   console.log(`\nloopback TCP ceiling (one Node stream, 1 MiB writes): ${ceiling.toFixed(0)} MiB/s`);
 }
