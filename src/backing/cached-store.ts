@@ -17,7 +17,7 @@
 // acknowledged writes may still be dirty pages here, exactly like a disk's volatile write cache.
 // With -c the fdatasync is skipped, but our pages still go to the file: this cache dies with
 // the process, so it is never taken for non-volatile.
-import { RangeLock, type LockMode, type Release } from '../handlers/disk/range-lock.ts';
+import { RangeLock, type LockMode, type Release } from './range-lock.ts';
 import { copySegments, type PinnedData } from '../scsi/data-in.ts';
 import { CLEAN, DIRTY, LOADING, NONE, PAGE_SIZE, PageCache } from './page-cache.ts';
 import { lockPages, PageReader } from './page-reads.ts';

@@ -1,7 +1,7 @@
 // The read side of the page cache (cached-store.ts): hits answered with the pinned pages
 // themselves, misses read straight into cache frames under the page lock (shared), or around the
 // cache when no frame can be had without evicting for a streaming read, or none at all.
-import type { RangeLock, LockMode, Release } from '../handlers/disk/range-lock.ts';
+import type { RangeLock, LockMode, Release } from './range-lock.ts';
 import { PinnedData } from '../scsi/data-in.ts';
 import { joinAdjacent } from './buffers.ts';
 import { DIRTY, LOADING, NONE, PAGE_SIZE, type PageCache } from './page-cache.ts';

@@ -8,7 +8,7 @@
 // re-checks its pages once it holds the lock (they may have been written back, copied or
 // dropped meanwhile) and pins them while the I/O runs, so the bytes written are the bytes
 // that are then marked clean.
-import type { Release, RangeLock } from '../handlers/disk/range-lock.ts';
+import type { Release, RangeLock } from './range-lock.ts';
 import { DIRTY, PAGE_SIZE, type PageCache } from './page-cache.ts';
 import type { BlockStore } from './store.ts';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { assertCheck, assertGood, cdb10, cdb16, clearUa, diskConfig, nexus, openDisk, send, tempDir, tempImage } from '../helpers/scsi-harness.ts';
-import { RangeLock } from '../../src/handlers/disk/range-lock.ts';
+import { RangeLock } from '../../src/backing/range-lock.ts';
 import type { DeviceConfig } from '../../src/handlers/contract.ts';
 
 const MiB = 1 << 20;

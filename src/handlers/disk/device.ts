@@ -9,7 +9,7 @@ import { CheckCondition, invalidCdbField, lbaOutOfRange } from '../../scsi/sense
 import { softwareWriteProtect } from '../../scsi/spc-pages.ts';
 import type { LuLogger } from '../../scsi/logical-unit.ts';
 import { CACHING_PAGE } from './pages.ts';
-import { RangeLock } from './range-lock.ts';
+import { RangeLock } from '../../backing/range-lock.ts';
 
 export interface DiskSettings {
   readonly name: string;
@@ -68,7 +68,7 @@ export class DiskDevice {
   private pages: ModePages | undefined;
   /** Removable medium ejected with LoEj (START STOP UNIT, medium.ts). */
   ejected = false;
-  /** Orders overlapping commands (COMPARE AND WRITE atomicity, see range-lock.ts). */
+  /** Orders overlapping commands (COMPARE AND WRITE atomicity, see src/backing/range-lock.ts). */
   readonly lock = new RangeLock();
   /** A SANITIZE is running: progress 0..65535 (sense-key-specific PROGRESS INDICATION). */
   sanitizing: { progress: number } | undefined;

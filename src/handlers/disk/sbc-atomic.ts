@@ -1,5 +1,5 @@
 // SBC-4 read-modify-write and atomic commands: COMPARE AND WRITE, ORWRITE(16), WRITE ATOMIC(16).
-// Atomicity comes from DiskDevice's range lock (range-lock.ts): each command holds an exclusive
+// Atomicity comes from DiskDevice's range lock (src/backing/range-lock.ts): each command holds an exclusive
 // lock on its LBA range from the read to the end of the write, so overlapping writes from any
 // I_T nexus wait, and reads never see a half-done command.
 import { Op } from '../../scsi/constants.ts';
