@@ -220,17 +220,26 @@ export class FileStore implements BlockStore {
   }
 
   private async readvFrom(bufs: readonly Buffer[], done: number, offset: number, length: number): Promise<void> {
+    await this.vectored('read', bufs, done, offset, length, async (b, at) => (await this.fh.readv(b, at)).bytesRead);
+    this.stats.bytesRead += length;
+  }
+
+  /** Runs readv/writev until `length` bytes moved (short transfers resume where they stopped). */
+  private async vectored(kind: 'read' | 'write', bufs: readonly Buffer[], done: number, offset: number, length: number, io: (bufs: Buffer[], at: number) => Promise<number>): Promise<void> {
     try {
       while (done < length) {
-        const { bytesRead } = await this.fh.readv(skipBytes(bufs, done), offset + done);
-        if (bytesRead === 0) throw new StoreError('read', `${this.o.path}: unexpected end of file at byte ${offset + done}`, 'EOF');
-        done += bytesRead;
+        const n = await io(skipBytes(bufs, done), offset + done);
+        if (n === 0) {
+          throw kind === 'read'
+            ? new StoreError('read', `${this.o.path}: unexpected end of file at byte ${offset + done}`, 'EOF')
+            : new StoreError('write', `${this.o.path}: write made no progress at byte ${offset + done}`, 'EIO');
+        }
+        done += n;
       }
     } catch (e) {
       if (e instanceof StoreError) throw e;
-      throw new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
+      throw new StoreError(kind, `${this.o.path}: ${kind} of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
     }
-    this.stats.bytesRead += length;
   }
 
   /**
@@ -242,17 +251,7 @@ export class FileStore implements BlockStore {
     this.stats.writes++;
     let length = 0;
     for (const b of bufs) length += b.length;
-    let done = 0;
-    try {
-      while (done < length) {
-        const { bytesWritten } = await this.fh.writev(skipBytes(bufs, done), offset + done);
-        if (bytesWritten === 0) throw new StoreError('write', `${this.o.path}: write made no progress at byte ${offset + done}`, 'EIO');
-        done += bytesWritten;
-      }
-    } catch (e) {
-      if (e instanceof StoreError) throw e;
-      throw new StoreError('write', `${this.o.path}: write of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
-    }
+    await this.vectored('write', bufs, 0, offset, length, async (b, at) => (await this.fh.writev(b, at)).bytesWritten);
     this.stats.bytesWritten += length;
   }
 
