@@ -117,7 +117,7 @@ for (const [mode, cfg] of MODES) {
   });
 }
 
-test('write-back: a WRITE is only in the cache; FUA, WCE=0 and SYNCHRONIZE CACHE put data in the file', async () => {
+test('write-back: a WRITE is only in the cache; FUA, READ FUA, WCE=0 and SYNCHRONIZE CACHE put data in the file', async () => {
   const { lu, n, file, cleanup } = await cachedDisk({ cacheSize: 1 * MiB });
   const onDisk = async (lba: number, blocks: number) => (await readFile(file)).subarray(lba * 512, (lba + blocks) * 512);
   try {
@@ -127,6 +127,11 @@ test('write-back: a WRITE is only in the cache; FUA, WCE=0 and SYNCHRONIZE CACHE
     assert.ok((await onDisk(64, 8)).every((b) => b === 2), 'WRITE FUA: in the file');
     assertGood(await send(lu, syncCache(16, 8), n));
     assert.ok((await onDisk(16, 8)).every((b) => b === 1), 'SYNCHRONIZE CACHE: in the file');
+    assertGood(await send(lu, cdb10(0x2a, 32, 8), n, { dataOut: Buffer.alloc(4 * KiB, 4) }));
+    assert.ok((await onDisk(32, 8)).every((b) => b === 0), 'WRITE: cached again');
+    const fuaRead = await send(lu, cdb10(0x28, 32, 8, 0x08), n);
+    assertGood(fuaRead);
+    assert.ok((await onDisk(32, 8)).every((b) => b === 4), 'READ FUA: the newer cached blocks were written to the medium first (SBC-4)');
     // MODE SELECT(6) caching page with WCE=0: every write is durable when GOOD
     const sel = Buffer.alloc(24);
     sel[4] = 0x08;

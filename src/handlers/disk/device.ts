@@ -155,6 +155,16 @@ export class DiskDevice {
     return this.readWith(lba, count, this.store.readPinned !== undefined);
   }
 
+  /**
+   * READ with FUA (SBC-4): a newer version of a block in a volatile cache must reach the medium
+   * before it is read. Only our page cache holds such blocks (the kernel's page cache is coherent
+   * with the file), so only then are the range's dirty pages written back first.
+   */
+  async readDataForceUnitAccess(lba: bigint, count: number): Promise<DataIn> {
+    if (this.store.readPinned !== undefined && count > 0) await this.store.flush(this.offset(lba), count * this.blockSize);
+    return this.readData(lba, count);
+  }
+
   private readWith(lba: bigint, count: number, pinned: boolean): Promise<DataIn> {
     if (count === 0) return Promise.resolve(Buffer.alloc(0));
     // Hot path: no async function frames; the lock is usually free (no promise), the store

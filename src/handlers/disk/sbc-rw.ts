@@ -17,6 +17,7 @@ export function readWriteCommands(dev: DiskDevice): CommandEntry[] {
     const d = decodeRw(ctx.cdb);
     dev.checkTransferLength(d.blocks, d.lengthOffset);
     dev.checkRange(d.lba, d.blocks);
+    if (d.fua) return dev.readDataForceUnitAccess(d.lba, d.blocks);
     return dev.readData(d.lba, d.blocks); // pinned cache pages when the store has a cache
   }
 
