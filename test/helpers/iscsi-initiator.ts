@@ -22,7 +22,8 @@ export interface BhsFields {
   w36?: number;
   w40?: number;
   w44?: number;
-  cdb?: Buffer;
+  /** Up to 16 bytes; the rest of the BHS CDB field stays zero. */
+  cdb?: Buffer | readonly number[];
   isid?: Buffer;
   tsih?: number;
 }
@@ -50,7 +51,7 @@ export function buildBhs(f: BhsFields, dataLength: number): Buffer {
     [44, f.w44],
   ];
   for (const [o, v] of words) if (v !== undefined) b.writeUInt32BE(v >>> 0, o);
-  if (f.cdb) f.cdb.copy(b, 32);
+  if (f.cdb) Buffer.from(f.cdb).copy(b, 32);
   return b;
 }
 

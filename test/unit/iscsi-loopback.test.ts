@@ -5,17 +5,10 @@ import { IscsiServer } from '../../src/links/iscsi/index.ts';
 import { FakePort } from '../helpers/iscsi-fake-port.ts';
 import { TestInitiator } from '../helpers/iscsi-initiator.ts';
 import { parseTextKeys } from '../../src/links/iscsi/text.ts';
+import { cdb10 } from '../helpers/scsi-harness.ts';
 
 const IQN = 'iqn.2026-11.test:disk';
 const FF = 0xffffffff;
-
-function cdb10(op: number, lba: number, blocks: number): Buffer {
-  const c = Buffer.alloc(16);
-  c[0] = op;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
-}
 
 async function normalLogin(port: number, isid: number, name = 'iqn.2026-11.test:init1'): Promise<TestInitiator> {
   const ini = await TestInitiator.connect(port, isid);

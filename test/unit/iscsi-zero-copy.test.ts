@@ -11,19 +11,11 @@ import { encodeDataIn } from '../../src/links/iscsi/pdu-out.ts';
 import { ScsiTarget } from '../../src/scsi/target.ts';
 import { SegmentCursor } from '../../src/scsi/data-in.ts';
 import { TestInitiator } from '../helpers/iscsi-initiator.ts';
-import { diskConfig, openDisk, tempDir } from '../helpers/scsi-harness.ts';
+import { cdb10, diskConfig, openDisk, tempDir } from '../helpers/scsi-harness.ts';
 
 const IQN = 'iqn.2026-11.test:zc';
 const MiB = 1 << 20;
 const READ_BYTES = 8 * MiB;
-
-function cdb10(op: number, lba: number, blocks: number): Buffer {
-  const c = Buffer.alloc(16);
-  c[0] = op;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
-}
 
 async function login(port: number, isid: number): Promise<TestInitiator> {
   const ini = await TestInitiator.connect(port, isid);
