@@ -47,12 +47,14 @@ export function dataBytes(d: DataIn | undefined): Buffer {
   return out;
 }
 
-/** Copies `segments` one after the other into `into` at `at`; returns the bytes copied. */
-export function copySegments(segments: readonly Uint8Array[], into: Uint8Array, at: number): number {
+/** Copies `segments` one after the other into `into` at `at`, at most `max` bytes; returns the bytes copied. */
+export function copySegments(segments: readonly Uint8Array[], into: Uint8Array, at: number, max = Infinity): number {
   let n = 0;
   for (const s of segments) {
-    into.set(s, at + n);
-    n += s.length;
+    if (n >= max) break;
+    const take = Math.min(s.length, max - n);
+    into.set(take === s.length ? s : s.subarray(0, take), at + n);
+    n += take;
   }
   return n;
 }
@@ -60,14 +62,7 @@ export function copySegments(segments: readonly Uint8Array[], into: Uint8Array, 
 /** Copies the first `max` bytes of the data-in into `into` (for links that own the target memory); returns the bytes copied. */
 export function copyDataIn(d: DataIn, into: Uint8Array, max: number): number {
   if (Buffer.isBuffer(d)) return d.copy(into, 0, 0, Math.min(max, d.length));
-  let n = 0;
-  for (const s of d.segments) {
-    if (n >= max) break;
-    const take = Math.min(s.length, max - n);
-    into.set(take === s.length ? s : s.subarray(0, take), n);
-    n += take;
-  }
-  return n;
+  return copySegments(d.segments, into, 0, max);
 }
 
 /**
