@@ -109,8 +109,14 @@ export function guestSuite(o: { label: string; script: string; prepare?: (share:
   before(async () => {
     share = mkdtempSync(`/tmp/fileio-vm-${o.label.replace(/\W+/g, '-')}-`);
     await o.prepare?.(share);
-    guest = await bootGuest({ script: o.script, share, timeoutMs: o.timeoutMs ?? 10 * 60_000 });
-    process.stderr.write(`# ${o.label} VM: qemu exited after ${guest.result.seconds.toFixed(1)} s wall (rc ${guest.result.rc})\n`);
+    guest = await bootGuest({
+      script: o.script,
+      share,
+      timeoutMs: o.timeoutMs ?? 10 * 60_000,
+      onKernel: (k) => process.stderr.write(`# ${o.label} VM: kernel ${k.kver} ready in ${k.seconds.toFixed(1)} s\n`),
+    });
+    const up = /init: up ([\d.]+)s/.exec(guest.result.output)?.[1];
+    process.stderr.write(`# ${o.label} VM: guest /init at ${up ?? '?'} s of uptime; qemu exited after ${guest.result.seconds.toFixed(1)} s wall (rc ${guest.result.rc})\n`);
   });
   after(() => {
     if (share && !process.env.FILEIO_VM_KEEP) rmSync(share, { recursive: true, force: true });

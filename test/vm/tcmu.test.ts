@@ -4,47 +4,22 @@
 // qemu-img against 127.0.0.1 in the guest), then the embedded iSCSI target with the Linux kernel
 // initiator (open-iscsi + iscsi_tcp). Each guest step is one test here; the image files are
 // then checked from the host. scripts/test.mjs installs what this needs (see kernel/vm/vm.mjs).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootGuest, type GuestRun, type VmResult } from '../helpers/vm-guest.ts';
+import { guestSuite } from '../helpers/vm-guest.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('kernel peers in a VM: tcmu link (target_core_user, tcm_loop, LIO iSCSI) and open-iscsi against the embedded target', () => {
-  let share: string;
-  let guest: GuestRun;
-  let result: VmResult;
+  const suite = guestSuite({ label: 'tcmu', script: 'test/vm/guest-tcmu.sh', timeoutMs: 15 * 60_000 });
+  const { step } = suite;
 
-  before(async () => {
-    share = mkdtempSync('/tmp/fileio-vmtest-');
-    guest = await bootGuest({
-      script: 'test/vm/guest-tcmu.sh',
-      share,
-      timeoutMs: 15 * 60_000,
-      onKernel: (kernel) => buildLog(`kernel ${kernel.kver} ready in ${kernel.seconds.toFixed(1)} s`),
-    });
-    result = guest.result;
-    const up = /init: up ([\d.]+)s/.exec(result.output)?.[1];
-    buildLog(`VM: guest /init at ${up ?? '?'} s of uptime, script done, qemu exited after ${result.seconds.toFixed(1)} s wall (rc ${result.rc})`);
-  });
-
-  after(() => {
-    if (share && !process.env.FILEIO_VM_KEEP) rmSync(share, { recursive: true, force: true });
-  });
-
-  function buildLog(s: string) {
-    process.stderr.write(`# ${s}\n`);
-  }
-
-  const step = (name: string) => guest.step(name);
-
-  test('the guest script ran to the end and exited 0', () => {
-    assert.equal(result.timedOut, false, 'VM timed out');
-    step('done');
+  test('the guest script exited 0', () => {
+    const { result } = suite.guest;
     assert.equal(result.rc, 0, result.output.slice(-3000));
   });
   test('target_core_user, tcm_loop and sd_mod load from the Debian kernel', () => step('modules'));
@@ -79,17 +54,17 @@ describe('kernel peers in a VM: tcmu link (target_core_user, tcm_loop, LIO iSCSI
   });
 
   test('host side: disk3.img holds what the kernel initiator wrote through the embedded target', () => {
-    const img = readFileSync(join(share, 'disk3.img'));
-    assert.equal(sha256(img.subarray(0, 16 << 20)), readFileSync(join(share, 'pattern.sha256'), 'utf8').trim());
+    const img = readFileSync(join(suite.share, 'disk3.img'));
+    assert.equal(sha256(img.subarray(0, 16 << 20)), readFileSync(join(suite.share, 'pattern.sha256'), 'utf8').trim());
     assert.ok(img.subarray(16 << 20).every((b) => b === 0));
   });
 
   test('host side: disk1.img holds a clean ext4 with the files written in the guest', () => {
-    const img = join(share, 'disk1.img');
+    const img = join(suite.share, 'disk1.img');
     execFileSync('e2fsck', ['-fn', img], { stdio: 'pipe' });
     const pattern = execFileSync('debugfs', ['-R', 'cat /pattern.bin', img], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
-    assert.equal(sha256(pattern), readFileSync(join(share, 'pattern.sha256'), 'utf8').trim());
-    const sums = readFileSync(join(share, 'src.sums'), 'utf8').trim().split('\n');
+    assert.equal(sha256(pattern), readFileSync(join(suite.share, 'pattern.sha256'), 'utf8').trim());
+    const sums = readFileSync(join(suite.share, 'src.sums'), 'utf8').trim().split('\n');
     assert.ok(sums.length > 10);
     const [sum, file] = sums[0].split(/\s+/);
     const content = execFileSync('debugfs', ['-R', `cat /${file}`, img], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
@@ -97,8 +72,8 @@ describe('kernel peers in a VM: tcmu link (target_core_user, tcm_loop, LIO iSCSI
   });
 
   test('host side: disk2.img holds what qemu-img wrote through LIO iSCSI', () => {
-    const img = readFileSync(join(share, 'disk2.img'));
-    const pattern = readFileSync(join(share, 'pattern.bin')).subarray(0, 8 << 20);
+    const img = readFileSync(join(suite.share, 'disk2.img'));
+    const pattern = readFileSync(join(suite.share, 'pattern.bin')).subarray(0, 8 << 20);
     assert.equal(sha256(img.subarray(0, 8 << 20)), sha256(pattern));
     assert.ok(img.subarray(8 << 20).every((b) => b === 0));
   });
