@@ -131,6 +131,7 @@ export class CachedStore implements BlockStore {
         }
         let g = cache.allocate();
         if (g === NONE) g = await cache.allocateWaiting();
+        if (g === NONE) return this.writeToStore(offset, data, false, false); // every frame pinned by sends
         if (cache.peek(p) !== f || (f !== NONE && cache.pins(f) === 0)) {
           cache.release(g); // the page changed while we waited: look again
           continue;

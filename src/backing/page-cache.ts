@@ -181,11 +181,13 @@ export class PageCache {
 
   /** Copies `src` into frame f at byte `at`. */
   copyIn(f: number, at: number, src: Uint8Array): void {
+    if (this.pinsOf[f] !== 0) throw new Error(`page ${this.pageOf[f]}: a pinned frame must not change`);
     this.slabs[Math.floor(f / this.framesPerSlab)]!.set(src, (f % this.framesPerSlab) * PAGE_SIZE + at);
   }
 
   /** Zeroes frame f's bytes [start, end). */
   zero(f: number, start: number, end: number): void {
+    if (this.pinsOf[f] !== 0) throw new Error(`page ${this.pageOf[f]}: a pinned frame must not change`);
     const at = (f % this.framesPerSlab) * PAGE_SIZE;
     this.slabs[Math.floor(f / this.framesPerSlab)]!.fill(0, at + start, at + end);
   }
@@ -231,11 +233,16 @@ export class PageCache {
     return NONE;
   }
 
-  /** A frame, waiting for write-back or unpinning to make one available. */
+  /**
+   * A frame, waiting for the write-back to clean one; NONE when no frame is dirty, i.e. every
+   * frame is pinned by responses being sent. Those free up only as initiators read their sockets,
+   * and a writer must not wait on a reader (one that stopped reading would stall every writer):
+   * the caller goes around the cache instead.
+   */
   async allocateWaiting(): Promise<number> {
     for (;;) {
       const f = this.allocate();
-      if (f !== NONE) return f;
+      if (f !== NONE || this.dirtyPages.size === 0) return f;
       this.stats.stalls++;
       await this.waitForRoom();
     }

@@ -9,7 +9,7 @@
 // dropped meanwhile) and pins them while the I/O runs, so the bytes written are the bytes
 // that are then marked clean.
 import type { Release, RangeLock } from './range-lock.ts';
-import { DIRTY, PAGE_SIZE, type PageCache } from './page-cache.ts';
+import { DIRTY, NONE, PAGE_SIZE, type PageCache } from './page-cache.ts';
 import type { BlockStore } from './store.ts';
 
 /** What the cache needs from the store underneath: positioned I/O straight into or out of pages. */
@@ -42,6 +42,7 @@ export class Writeback {
   private readonly dirtyAgeMs: number;
   private readonly size: number;
   private background = 0;
+  private pressureQueued = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(o: { cache: PageCache; lock: RangeLock; store: PagedStore; dirtyAgeMs: number }) {
@@ -50,7 +51,17 @@ export class Writeback {
     this.store = o.store;
     this.dirtyAgeMs = o.dirtyAgeMs;
     this.size = o.store.size;
-    this.cache.onPressure = () => this.kick(true);
+    // Deferred: pressure is noticed in the middle of a write (markDirty) that goes on copying
+    // into the following pages; a run started there would pin them and pwritev them while they
+    // change, then mark them clean (found by the randomized cache test: stale reads).
+    this.cache.onPressure = () => {
+      if (this.pressureQueued) return;
+      this.pressureQueued = true;
+      queueMicrotask(() => {
+        this.pressureQueued = false;
+        this.kick(true);
+      });
+    };
     this.timer = setInterval(() => this.kick(false), Math.max(10, this.dirtyAgeMs / 4));
     this.timer.unref();
   }
@@ -79,14 +90,19 @@ export class Writeback {
       if (picked.length >= want) break;
     }
     for (const run of runsOf(cache, picked)) {
+      const first = cache.page(run[0]!);
+      const last = cache.page(run[run.length - 1]!);
       this.background++;
-      this.writeRun(run)
+      this.writeRun(first, last)
         // counted in stats; the pages stay dirty for the next try, and writers waiting for a
         // frame fail with the error (a WRITE ERROR) rather than wait for a store that fails
         .catch((e: unknown) => cache.failRoomWaiters(e))
         .finally(() => {
           this.background--;
-          for (const f of run) cache.setQueued(f, false);
+          for (let p = first; p <= last; p++) {
+            const f = cache.peek(p);
+            if (f !== NONE) cache.setQueued(f, false);
+          }
           if (cache.dirtyCount > 0) setImmediate(() => this.kick(cache.dirtyCount * 2 > cache.capacity));
         });
     }
@@ -99,14 +115,14 @@ export class Writeback {
       const p = this.cache.page(f);
       if (p >= firstPage && p <= lastPage) picked.push(f);
     }
-    const runs = runsOf(this.cache, picked);
+    const runs = runsOf(this.cache, picked).map((r) => [this.cache.page(r[0]!), this.cache.page(r[r.length - 1]!)] as const);
     let next = 0;
     let failure: unknown;
     const worker = async (): Promise<void> => {
       while (next < runs.length) {
-        const run = runs[next++]!;
+        const [first, last] = runs[next++]!;
         try {
-          await this.writeRun(run);
+          await this.writeRun(first, last);
         } catch (e) {
           failure ??= e;
         }
@@ -116,17 +132,22 @@ export class Writeback {
     if (failure !== undefined) throw failure;
   }
 
-  /** Writes consecutive dirty pages with one pwritev and marks them clean. */
-  private async writeRun(run: number[]): Promise<void> {
+  /**
+   * Writes the pages of [first, last] that are dirty once the lock is held (one pwritev per run
+   * of consecutive ones) and marks them clean. Pages, not frames: while this waited for the lock,
+   * a picked frame may have been written back, freed and reused for a page outside the range,
+   * which must not be written without its own lock (found by the randomized cache test: two
+   * write-backs of one page racing, the older bytes landing last, the page then marked clean).
+   */
+  private async writeRun(first: number, last: number): Promise<void> {
     const cache = this.cache;
-    const first = cache.page(run[0]!);
-    const last = cache.page(run[run.length - 1]!);
     const held = this.lock.tryAcquire(BigInt(first), last - first + 1, 'exclusive');
     const release: Release = typeof held === 'function' ? held : await held;
     const pinned: number[] = [];
     try {
-      for (const f of run) {
-        if (cache.state(f) === DIRTY && cache.peek(cache.page(f)) === f) {
+      for (let p = first; p <= last; p++) {
+        const f = cache.peek(p);
+        if (f !== NONE && cache.state(f) === DIRTY) {
           cache.pin(f);
           pinned.push(f);
         }

@@ -77,6 +77,16 @@ test('dirty pages are never evicted: with every page dirty there is no frame unt
   c.check();
 });
 
+test('a writer does not wait for frames pinned by sends: with nothing dirty, allocateWaiting answers NONE at once', async () => {
+  const c = new PageCache(2 * PAGE_SIZE);
+  const frames = [0, 1].map((p) => put(c, p));
+  for (const f of frames) c.pin(f);
+  assert.equal(await c.allocateWaiting(), NONE);
+  assert.equal(c.stats.stalls, 0);
+  c.unpin(frames[0]!);
+  assert.notEqual(await c.allocateWaiting(), NONE, 'an unpinned clean page is evicted for it');
+});
+
 test('eviction detaches a pinned LRU page and takes the next one; its frame comes back after unpin', () => {
   const c = new PageCache(2 * PAGE_SIZE);
   const a = put(c, 0, 0xaa);
