@@ -52,6 +52,7 @@ export class CachedStore implements BlockStore {
   readonly readOnly: boolean;
   /** Never: acknowledged writes may be dirty pages here until written back. */
   readonly writesAreDurable = false;
+  readonly volatileCache = true;
   readonly cache: PageCache;
   readonly inner: PagedStore;
   readonly allocationUnit: number | undefined;

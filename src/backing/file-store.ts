@@ -19,6 +19,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fadvise, POSIX_FADV_WILLNEED, preadNoWait, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
 import { alignedBuffer } from '../ffi/memory.ts';
 import { ioBuffer } from './buffers.ts';
+import { readBuffers } from './read-buffers.ts';
+import { PinnedData } from '../scsi/data-in.ts';
 import { StoreError, type BlockStore, type Extent } from './store.ts';
 
 export interface FileStoreOptions {
@@ -176,6 +178,38 @@ export class FileStore implements BlockStore {
     }
     // Not (all) in the page cache, or at end of file: the rest on the threadpool.
     return this.readFrom(buf, got > 0 ? got : 0, offset, length);
+  }
+
+  /**
+   * A READ's data in a pooled buffer, handed back to the pool when the link releases it (no
+   * allocation per READ). Inline like read() when the kernel has the pages, else the threadpool.
+   */
+  readPinned(offset: number, length: number): Promise<PinnedData> {
+    this.stats.reads++;
+    const owned = readBuffers.take(length);
+    const buf = owned.subarray(0, length);
+    const pinned = new PinnedData([buf], length, () => readBuffers.give(owned));
+    let got = 0;
+    if (!this.o.direct && length <= INLINE_IO_BYTES) {
+      try {
+        got = Math.max(0, preadNoWait(this.fh.fd, buf, 0, length, offset));
+      } catch (e) {
+        pinned.release();
+        return Promise.reject(new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e)));
+      }
+      if (got === length) {
+        this.stats.inlineReads++;
+        this.stats.bytesRead += length;
+        return Promise.resolve(pinned);
+      }
+    }
+    return this.readFrom(buf, got, offset, length).then(
+      () => pinned,
+      (e: unknown) => {
+        pinned.release();
+        throw e;
+      },
+    );
   }
 
   /** Reads [offset+done, offset+length) with FileHandle.read into buf (allocated when empty). */

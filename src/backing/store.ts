@@ -9,6 +9,12 @@ export interface BlockStore {
   readonly readOnly: boolean;
   /** Every completed write is already durable (O_DSYNC, or nothing to lose): no flush needed after it. */
   readonly writesAreDurable: boolean;
+  /**
+   * Acknowledged writes may be held in this process (our page cache) and not be in the backing
+   * file yet: READ with FUA writes its range back first. The kernel's page cache does not count
+   * (reads through it see every write).
+   */
+  readonly volatileCache?: boolean;
   /** Reads exactly `length` bytes at `offset`. Rejects with a StoreError. */
   read(offset: number, length: number): Promise<Buffer>;
   /**
@@ -23,8 +29,8 @@ export interface BlockStore {
    */
   flush(offset?: number, length?: number): Promise<void>;
   /**
-   * Reads like read(), but may answer with pinned cache pages instead of a copy (READ commands;
-   * the link releases them). Absent when the store has no cache.
+   * Reads like read(), but answers with pinned data the link sends and then releases: cache pages,
+   * a pooled buffer, shared zeros. Its bytes must not be changed (read() gives a buffer to keep).
    */
   readPinned?(offset: number, length: number): Promise<PinnedData>;
   /** Flushes and releases the store. */

@@ -2,6 +2,7 @@
 // one result line out per command.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const RAW = fileURLToPath(new URL('../../tools/iscsi-raw', import.meta.url));
@@ -20,6 +21,7 @@ export class RawSession {
   private readonly waiters: Array<(line: string) => void> = [];
   private readonly lines: string[] = [];
   constructor(url: string) {
+    if (!existsSync(RAW)) throw new Error(`${RAW} is missing: npm test builds it (gcc -O2 -o dist/tools/iscsi-raw tools/iscsi-raw.c -liscsi)`);
     this.proc = spawn(RAW, ['-s', url]);
     this.proc.stdout.setEncoding('utf8').on('data', (d: string) => {
       this.buf += d;

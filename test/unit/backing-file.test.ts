@@ -8,6 +8,8 @@ import { NullStore } from '../../src/backing/null-store.ts';
 import disk from '../../src/handlers/disk/index.ts';
 import nullio from '../../src/handlers/nullio.ts';
 import { addressOf } from '../../src/ffi/memory.ts';
+import { readBuffers } from '../../src/backing/read-buffers.ts';
+import { dataBytes } from '../../src/scsi/data-in.ts';
 import { assertGood, cdb10, clearUa, diskConfig, nexus, send, tempDir, tempImage } from '../helpers/scsi-harness.ts';
 
 const host = { log: () => undefined };
@@ -78,10 +80,42 @@ test('O_DIRECT uses aligned buffers (or says the file system cannot do it)', asy
   }
 });
 
-test('NullStore returns zeros', async () => {
-  const s = new NullStore(4096);
+test('NullStore returns zeros, pinned READ data too (views of shared zeros, more than one for > 1 MiB)', async () => {
+  const s = new NullStore(8 << 20);
   await s.write(0, Buffer.alloc(512, 1));
   assert.deepEqual(await s.read(0, 512), Buffer.alloc(512));
+  const big = await s.readPinned(0, (3 << 20) + 512);
+  assert.deepEqual(big.segments.map((x) => x.length), [1 << 20, 1 << 20, 1 << 20, 512]);
+  assert.ok(dataBytes(big).every((b) => b === 0));
+});
+
+test('FileStore pinned reads: exact bytes in a pooled buffer that returns to the pool on release; a failed read releases it', async () => {
+  const t = await tempDir();
+  try {
+    const p = await tempImage(t.dir, 1 << 20);
+    const want = Buffer.alloc(256 << 10);
+    for (let i = 0; i < want.length; i++) want[i] = (i * 13) & 0xff;
+    await writeFile(p, want);
+    const s = await FileStore.open({ ...base, path: p });
+    try {
+      // inline (page-cached, <= 128 KiB) and threadpool (larger) reads
+      for (const [at, len] of [[512, 4096], [8192, 100_000], [0, 200 << 10]] as const) {
+        const d = await s.readPinned(at, len);
+        assert.equal(d.length, len);
+        assert.deepEqual(Buffer.concat(d.segments as Buffer[]), want.subarray(at, at + len));
+        const idle = readBuffers.idle;
+        d.release();
+        assert.ok(readBuffers.idle > idle, 'released back to the pool');
+      }
+      const idle = readBuffers.idle;
+      await assert.rejects(s.readPinned((1 << 20) - 512, 4096), /unexpected end of file/);
+      assert.equal(readBuffers.idle, idle, 'the buffer of the failed read went back too');
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await t.cleanup();
+  }
 });
 
 test('handler modules create working LUs', async () => {

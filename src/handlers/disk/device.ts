@@ -148,8 +148,8 @@ export class DiskDevice {
   }
 
   /**
-   * Reads whole blocks for a READ command: from a page cache, the pinned cache pages themselves
-   * (the link sends and releases them), otherwise a buffer.
+   * Reads whole blocks for a READ command: pinned data when the store has it (cache pages, a
+   * pooled buffer: the link sends and releases them), otherwise a buffer.
    */
   readData(lba: bigint, count: number): Promise<DataIn> {
     return this.readWith(lba, count, this.store.readPinned !== undefined);
@@ -161,7 +161,7 @@ export class DiskDevice {
    * with the file), so only then are the range's dirty pages written back first.
    */
   async readDataForceUnitAccess(lba: bigint, count: number): Promise<DataIn> {
-    if (this.store.readPinned !== undefined && count > 0) await this.store.flush(this.offset(lba), count * this.blockSize);
+    if (this.store.volatileCache === true && count > 0) await this.store.flush(this.offset(lba), count * this.blockSize);
     return this.readData(lba, count);
   }
 
