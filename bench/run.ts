@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTgt } from '../test/helpers/tgt-process.ts';
-import { cells, FILE_BYTES, load, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
+import { cells, FILE_BYTES, load, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
 
 async function startTgtLun(name: string, backing: string, nullio: boolean): Promise<Target> {
   const t = await startTgt({ name, backing, bstype: nullio ? 'null' : undefined });
@@ -26,6 +26,7 @@ async function main() {
     { lun: 'null', ours: () => startOurs('null', ['--type', 'nullio', 'null', '1T']), tgt: () => startTgtLun('null', '/dev/null', true) },
   ];
   const rows: string[] = [];
+  const seqread: Array<{ lun: string; mibps: number }> = [];
   for (const s of setups) {
     const ours = await s.ours();
     const tgt = await s.tgt();
@@ -38,7 +39,9 @@ async function main() {
           b.push(await load(tgt.url, w, tgt.pid));
         }
         const ratio = median(a.map((x) => x.iops)) / median(b.map((x) => x.iops));
-        rows.push(`${s.lun.padEnd(5)} ${w.name.padEnd(18)} | ${cells(a)} | ${cells(b)} | ${ratio.toFixed(2).padStart(5)}x`);
+        if (w.kind === 'seqread') seqread.push({ lun: s.lun, mibps: median(a.map((x) => x.mibps)) });
+        const goal = ratio >= w.goal ? 'met' : `${((ratio / w.goal) * 100).toFixed(0)}% of it`;
+        rows.push(`${s.lun.padEnd(5)} ${w.name.padEnd(18)} | ${cells(a)} | ${cells(b)} | ${ratio.toFixed(2).padStart(5)}x | ${`${w.goal}x`.padStart(3)}: ${goal}`);
         console.error(rows[rows.length - 1]);
       }
     } finally {
@@ -49,10 +52,14 @@ async function main() {
   const ceiling = await loopbackCeiling();
   await rm(dir, { recursive: true, force: true });
   console.log(`\nfileio_tgt vs tgt, ${SECONDS}s x ${ROUNDS} interleaved rounds, medians (CPU = target process, cli = load generator, % of one core)`);
-  console.log(`${'lun'.padEnd(5)} ${'workload'.padEnd(18)} |    IOPS  MiB/s    p50    p99   CPU   cli |    IOPS  MiB/s    p50    p99   CPU   cli | ours/tgt`);
+  console.log(`${'lun'.padEnd(5)} ${'workload'.padEnd(18)} |    IOPS  MiB/s    p50    p99   CPU   cli |    IOPS  MiB/s    p50    p99   CPU   cli | ours/tgt | goal`);
   console.log(`${''.padEnd(24)} | ${'fileio_tgt'.padEnd(41)} | ${'tgt'.padEnd(41)} |`);
   for (const r of rows) console.log(r);
-  console.log(`\nloopback TCP ceiling (one Node stream, 1 MiB writes): ${ceiling.toFixed(0)} MiB/s`);
+  console.log(`\nloopback TCP ceiling (${ceiling.how}): ${ceiling.mibps.toFixed(0)} MiB/s`);
+  for (const r of seqread) {
+    const share = r.mibps / ceiling.mibps;
+    console.log(`${r.lun} 1m seqread: ${r.mibps.toFixed(0)} MiB/s = ${(share * 100).toFixed(0)}% of it (goal ${SEQREAD_CEILING_GOAL * 100}%: ${share >= SEQREAD_CEILING_GOAL ? 'met' : 'not met'})`);
+  }
 }
 
 await main();

@@ -13,7 +13,7 @@ cd(fileURLToPath(new URL('..', import.meta.url)));
 const iscsi = !process.argv.includes('--tcmu-only');
 const tcmu = !process.argv.includes('--iscsi-only');
 await ensurePackages({
-  ...(iscsi ? { tgt: '/usr/sbin/tgtd', 'libiscsi-dev': '/usr/include/iscsi/iscsi.h', gcc: '/usr/bin/gcc' } : {}),
+  ...(iscsi ? { tgt: '/usr/sbin/tgtd', 'libiscsi-dev': '/usr/include/iscsi/iscsi.h', gcc: '/usr/bin/gcc', iperf3: '/usr/bin/iperf3' } : {}),
   ...(tcmu ? { ...VM_PACKAGES, fio: '/usr/bin/fio' } : {}),
 });
 await $({ stdio: 'inherit' })`npx tsc -p .`;

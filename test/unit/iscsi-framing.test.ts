@@ -97,3 +97,52 @@ test('frameOut produces the same bytes as the hand-built layout', () => {
   const plain = frameOut({ bhs, data }, { headerDigest: false, dataDigest: false });
   assert.deepEqual(Buffer.concat(plain), wirePdu({ opcode: 0x20, itt: 9, data }));
 });
+
+test('framing keeps no reference to pushed bytes: the chunk may be overwritten as soon as push returns', () => {
+  const stream = Buffer.concat([wirePdu({ opcode: 0x05, itt: 1, data: Buffer.alloc(3000, 0x11) }), wirePdu({ opcode: 0x05, itt: 2, data: Buffer.alloc(700, 0x22) })]);
+  const r = new PduReader({ maxDataSegmentLength: 8192 });
+  r.parseAhead = true;
+  const reused = Buffer.alloc(1000);
+  for (let at = 0; at < stream.length; at += reused.length) {
+    const n = stream.copy(reused, 0, at, at + reused.length);
+    r.push(reused.subarray(0, n));
+    reused.fill(0xee); // the socket reads the next bytes into the same memory
+  }
+  const a = r.next()!;
+  const b = r.next()!;
+  assert.equal(r.next(), null);
+  assert.deepEqual([a.bhs.readUInt32BE(16), b.bhs.readUInt32BE(16)], [1, 2]);
+  assert.ok(a.data.equals(Buffer.alloc(3000, 0x11)) && b.data.equals(Buffer.alloc(700, 0x22)));
+  assert.equal(r.buffered, 0);
+});
+
+test('framing: a placement hook receives the data segment straight into its buffer; its home rides on the PDU', () => {
+  const home = Buffer.alloc(4096);
+  const r = new PduReader({ maxDataSegmentLength: 8192 });
+  r.placeData = (bhs, length) => (bhs.readUInt32BE(16) === 1 ? { view: home.subarray(1024, 1024 + length), home } : undefined);
+  r.push(Buffer.concat([wirePdu({ opcode: 0x05, itt: 1, data: Buffer.alloc(1000, 0x33) }), wirePdu({ opcode: 0x05, itt: 2, data: Buffer.alloc(8, 0x44) })]));
+  const a = r.next()!;
+  assert.equal(a.data.buffer, home.buffer);
+  assert.equal(a.data.byteOffset, home.byteOffset + 1024);
+  assert.strictEqual(a.dataHome, home);
+  assert.ok(home.subarray(1024, 2024).every((x) => x === 0x33));
+  const b = r.next()!;
+  assert.notEqual(b.data.buffer, home.buffer, 'no placement: a buffer of its own');
+  assert.equal(b.dataHome, undefined);
+});
+
+test('framing during login: PDUs after a complete one wait, so digests switched on for the next PDU apply to it', () => {
+  const login = wirePdu({ opcode: 0x03, itt: 1, data: Buffer.from('a=b') });
+  const ffp = wirePdu({ opcode: 0x01, itt: 2, hd: true, dd: true, data: Buffer.from('x') });
+  const r = new PduReader({ maxDataSegmentLength: 8192 });
+  r.push(Buffer.concat([login, ffp])); // both in one read
+  assert.equal(r.next()!.bhs.readUInt32BE(16), 1);
+  r.options.headerDigest = true; // the login response enabled digests
+  r.options.dataDigest = true;
+  r.parseAhead = true;
+  const p = r.next()!;
+  assert.equal(p.bhs.readUInt32BE(16), 2);
+  assert.equal(p.data.toString(), 'x');
+  assert.equal(p.dataDigestError, false);
+  assert.equal(r.next(), null);
+});

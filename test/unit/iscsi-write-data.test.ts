@@ -37,6 +37,29 @@ test('all data immediate: no copy, complete at once', () => {
   assert.strictEqual(w.data, d);
 });
 
+test('data received in place: the home of the immediate data becomes the write buffer, placed Data-Outs are not copied again', () => {
+  const edtl = 8192 + 4096;
+  const ref = fill(edtl, 7);
+  const home = Buffer.alloc(edtl);
+  ref.copy(home, 0, 0, 4096); // the framing layer received the immediate data at the start of home
+  const w = new WriteCollector(edtl, home.subarray(0, 4096), true, limits, true, home);
+  assert.strictEqual(w.data!.buffer, home.buffer, 'no buffer of its own');
+  // an unsolicited Data-Out received through placement(): it is already where it belongs
+  const at = w.placement(4096, 4096)!;
+  assert.equal(at.byteOffset, home.byteOffset + 4096);
+  ref.copy(at, 0, 4096, 8192);
+  w.accept({ ttt: FF, dataSN: 0, bufferOffset: 4096, final: true, data: at });
+  // a solicited one that arrived in a buffer of its own is copied in
+  const [r2t] = w.nextR2Ts(() => 7);
+  w.accept({ ttt: r2t!.ttt, dataSN: 0, bufferOffset: 8192, final: true, data: Buffer.from(ref.subarray(8192)) });
+  assert.equal(w.complete, true);
+  assert.deepEqual(w.data, ref);
+  assert.equal(w.placement(12000, 1000), undefined, 'beyond the write: no placement');
+  // a home that is not where the immediate data sits is not adopted
+  const other = new WriteCollector(edtl, Buffer.from(ref.subarray(0, 4096)), true, limits, true, Buffer.alloc(edtl));
+  assert.deepEqual(other.data!.subarray(0, 4096), ref.subarray(0, 4096));
+});
+
 test('bad DataSN, offset, TTT, F bit and overruns are refused', () => {
   const mk = () => new WriteCollector(4096, Buffer.alloc(0), true, limits);
   assert.throws(() => mk().accept({ ttt: FF, dataSN: 1, bufferOffset: 0, final: false, data: Buffer.alloc(512) }), DataOutError);

@@ -28,7 +28,8 @@ import {
   type NopOutPdu,
   type OutPdu,
 } from './pdu.ts';
-import { onDataOut, onScsiCommand } from './scsi-io.ts';
+import { onDataOut, onScsiCommand, placeWriteData } from './scsi-io.ts';
+import { adoptForReads } from './socket-reads.ts';
 import type { IscsiSession } from './session.ts';
 import { TextPhase } from './text-phase.ts';
 import { onTaskManagement } from './tmf.ts';
@@ -41,6 +42,8 @@ export class IscsiConnection implements SessionOwner {
   readonly ctx: ServerContext;
   readonly socket: Socket;
   readonly peer: string;
+  /** Reads land in a reusable buffer of ours (socket-reads.ts), not a fresh one per read. */
+  readonly adoptedReads: boolean;
   session: IscsiSession | undefined;
   params: SessionParams | undefined;
   cid = 0;
@@ -67,8 +70,10 @@ export class IscsiConnection implements SessionOwner {
   private resolveClosed!: () => void;
   private loggingOut = false;
 
-  constructor(socket: Socket, ctx: ServerContext) {
+  constructor(accepted: Socket, ctx: ServerContext) {
+    const { socket, adopted } = adoptForReads(accepted, (chunk) => this.onData(chunk));
     this.socket = socket;
+    this.adoptedReads = adopted;
     this.ctx = ctx;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
@@ -77,8 +82,8 @@ export class IscsiConnection implements SessionOwner {
     this.reader = new PduReader({ maxDataSegmentLength: Math.max(8192, offer.maxRecvDataSegmentLength) });
     this.login = new LoginPhase(this);
     this.text = new TextPhase(this);
+    this.reader.placeData = (bhs, length) => placeWriteData(this, bhs, length);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.log('debug', `socket error: ${e.message}`));
     socket.on('close', () => this.teardown());
     socket.on('drain', () => {
@@ -192,6 +197,7 @@ export class IscsiConnection implements SessionOwner {
     this.reader.options.headerDigest = params.headerDigest;
     this.reader.options.dataDigest = params.dataDigest;
     this.reader.options.maxDataSegmentLength = params.maxRecvDataSegmentLength;
+    this.reader.parseAhead = true;
   }
 
   reject(reason: number, header: Buffer, why: string): void {

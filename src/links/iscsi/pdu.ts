@@ -14,6 +14,12 @@ export interface RawPdu {
   readonly ahs: Buffer;
   /** Data segment without padding. */
   readonly data: Buffer;
+  /**
+   * When set, the data segment was received into the start of this buffer, which belongs to the
+   * PDU and is long enough for the whole write it starts (ExpectedDataTransferLength): the write
+   * collects the rest of its data there instead of copying.
+   */
+  readonly dataHome?: Buffer | undefined;
 }
 
 /** A PDU the target sends: BHS (+ optional AHS) and a data segment kept separate. */

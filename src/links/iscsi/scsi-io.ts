@@ -5,7 +5,7 @@
 
 import type { ScsiCommand, ScsiResponse, TaskAttribute } from '../../scsi/command.ts';
 import { PinnedData, releaseData, SegmentCursor } from '../../scsi/data-in.ts';
-import { RESERVED_TAG, RejectReason, SamStatus, ScsiRespCode } from './constants.ts';
+import { Opcode, RESERVED_TAG, RejectReason, SamStatus, ScsiCmdFlag, ScsiRespCode } from './constants.ts';
 import type { IscsiConnection } from './connection.ts';
 import { encodeDataIn, encodeR2T, encodeScsiResponse, NO_RESIDUAL, residualOf, type Residual } from './pdu-out.ts';
 import type { DataOutPdu, OutPdu, ScsiCommandPdu } from './pdu.ts';
@@ -60,6 +60,7 @@ export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void 
         !pdu.final,
         { firstBurstLength: p.firstBurstLength, maxBurstLength: p.maxBurstLength, maxOutstandingR2T: p.maxOutstandingR2T },
         failWith === undefined,
+        pdu.raw.dataHome,
       );
     } catch (e) {
       if (e instanceof DataOutError) return bad(RejectReason.ProtocolError, e.message);
@@ -81,6 +82,30 @@ export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void 
     !pdu.immediate,
   );
   if (writer && task.state === 'collecting') sendR2Ts(conn, task);
+}
+
+/**
+ * Where the framing layer receives a data segment (PduReader.placeData): a Data-Out's data
+ * straight into its write's buffer, and the immediate data of a write whose data continues in
+ * Data-Outs into the start of a buffer for the whole write. One copy from the socket, no other.
+ */
+export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: number): { view: Buffer; home?: Buffer } | undefined {
+  const s = conn.session;
+  if (!s) return undefined;
+  const op = bhs[0]! & 0x3f;
+  if (op === Opcode.DataOut) {
+    const task = s.tasks.get(bhs.readUInt32BE(16));
+    if (!task || task.state !== 'collecting' || !task.writer) return undefined;
+    const view = task.writer.placement(bhs.readUInt32BE(40), length);
+    return view && { view };
+  }
+  if (op === Opcode.ScsiCommand && (bhs[1]! & ScsiCmdFlag.Write) !== 0) {
+    const edtl = bhs.readUInt32BE(20);
+    if (edtl <= length || edtl > conn.ctx.options.maxWriteBytes || s.tasks.has(bhs.readUInt32BE(16))) return undefined;
+    const home = Buffer.allocUnsafe(edtl);
+    return { view: home.subarray(0, length), home };
+  }
+  return undefined;
 }
 
 export function onDataOut(conn: IscsiConnection, pdu: DataOutPdu): void {

@@ -154,7 +154,8 @@ export class IscsiServer {
     if (this.server) return Promise.reject(new Error('already listening'));
     const { host, port } = this.opts;
     return new Promise((resolve, reject) => {
-      const srv = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+      // paused: a connection re-wraps its socket before the first read (socket-reads.ts)
+      const srv = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.onConnection(socket));
       const onError = (e: NodeJS.ErrnoException) => {
         this.server = undefined;
         if (e.code === 'EADDRINUSE') reject(new Error(`${host}:${port} is already in use`));

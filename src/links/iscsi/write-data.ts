@@ -70,8 +70,10 @@ export class WriteCollector {
    * @param immediate data carried by the SCSI Command PDU
    * @param unsolicitedFollows the command's F bit was 0: unsolicited Data-Out PDUs follow
    * @param store false to validate and discard the data (a command we will fail anyway)
+   * @param home the buffer the immediate data was received into the start of (RawPdu.dataHome):
+   *   the rest is collected there
    */
-  constructor(edtl: number, immediate: Buffer, unsolicitedFollows: boolean, limits: WriteLimits, store = true) {
+  constructor(edtl: number, immediate: Buffer, unsolicitedFollows: boolean, limits: WriteLimits, store = true, home?: Buffer) {
     this.edtl = edtl;
     this.limits = limits;
     this.store = store;
@@ -82,6 +84,7 @@ export class WriteCollector {
     }
     if (store) {
       if (immediate.length === edtl && !unsolicitedFollows) this.buf = immediate; // no copy
+      else if (home && home.length >= edtl && home.buffer === immediate.buffer && home.byteOffset === immediate.byteOffset) this.buf = home.subarray(0, edtl);
       else if (edtl > 0) {
         this.buf = Buffer.allocUnsafe(edtl);
         immediate.copy(this.buf, 0);
@@ -172,8 +175,17 @@ export class WriteCollector {
     this.nextR2TOffset = this.store ? this.unsolicitedOffset : this.edtl;
   }
 
+  /** Where a Data-Out's data of `length` bytes at `offset` belongs, to be received there (or undefined). */
+  placement(offset: number, length: number): Buffer | undefined {
+    const b = this.buf;
+    if (!b || offset < 0 || offset + length > b.length) return undefined;
+    return b.subarray(offset, offset + length);
+  }
+
   private put(offset: number, data: Buffer): void {
-    if (this.buf && data.length) data.copy(this.buf, offset);
+    const b = this.buf;
+    // data received in place (placement()) is there already
+    if (b && data.length && (data.buffer !== b.buffer || data.byteOffset !== b.byteOffset + offset)) data.copy(b, offset);
     this.received += data.length;
   }
 }
