@@ -36,6 +36,8 @@ export interface Sample {
 export interface Target {
   name: string;
   url: string;
+  /** Every LUN's URL (one per target in the multi-target runs). */
+  urls: string[];
   pid: number;
   stop(): Promise<void>;
 }
@@ -62,9 +64,17 @@ export function load(url: string, w: { kind: string; bytes: number; qd: number }
   });
 }
 
-export async function startOurs(name: string, args: string[]): Promise<Target> {
-  const t = await startTarget(args);
-  return { name, url: t.served[0].url, pid: t.proc.pid!, stop: async () => void (await t.stop('SIGTERM')) };
+export async function startOurs(name: string, args: string[], luns = 1): Promise<Target> {
+  const t = await startTarget(args, luns);
+  return { name, url: t.served[0]!.url, urls: t.served.map((s) => s.url), pid: t.proc.pid!, stop: async () => void (await t.stop('SIGTERM')) };
+}
+
+/** One load generator per URL at the same time: IOPS and MiB/s added up, the worse p50/p99, the target's CPU once. */
+export async function loadAll(urls: string[], w: { kind: string; bytes: number; qd: number }, pid: number, seconds = SECONDS): Promise<Sample> {
+  const xs = await Promise.all(urls.map((u) => load(u, w, pid, seconds)));
+  const sum = (k: keyof Sample) => xs.reduce((n, x) => n + x[k], 0);
+  const max = (k: keyof Sample) => Math.max(...xs.map((x) => x[k]));
+  return { iops: sum('iops'), mibps: sum('mibps'), p50_us: max('p50_us'), p99_us: max('p99_us'), cpu: max('cpu'), client_cpu: sum('client_cpu') };
 }
 
 /**

@@ -7,10 +7,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTgt } from '../test/helpers/tgt-process.ts';
-import { cells, FILE_BYTES, load, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
+import { cells, FILE_BYTES, load, loadAll, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
 
 async function startTgtLun(name: string, backing: string, nullio: boolean): Promise<Target> {
   const t = await startTgt({ name, backing, bstype: nullio ? 'null' : undefined });
+  return { name: 'tgt', ...t };
+}
+
+/** Two null targets on one portal, for the multi-core comparison (ours spreads targets over threads). */
+async function startTgtPair(): Promise<Target> {
+  const t = await startTgt([
+    { name: 'n1', backing: '/dev/null', bstype: 'null' },
+    { name: 'n2', backing: '/dev/null', bstype: 'null' },
+  ]);
   return { name: 'tgt', ...t };
 }
 
@@ -49,9 +58,32 @@ async function main() {
       await tgt.stop();
     }
   }
+  // Two targets, one initiator session each at the same time: what a second core brings.
+  {
+    const ours = await startOurs('pair', ['--type', 'nullio', 'n1', '1T', 'n2', '1T'], 2);
+    const tgt = await startTgtPair();
+    try {
+      for (const w of WORKLOADS.filter((x) => x.bytes === 4096)) {
+        const a: Sample[] = [];
+        const b: Sample[] = [];
+        for (let i = 0; i < ROUNDS; i++) {
+          a.push(await loadAll(ours.urls, w, ours.pid));
+          b.push(await loadAll(tgt.urls, w, tgt.pid));
+        }
+        const ratio = median(a.map((x) => x.iops)) / median(b.map((x) => x.iops));
+        const goal = ratio >= w.goal ? 'met' : `${((ratio / w.goal) * 100).toFixed(0)}% of it`;
+        rows.push(`2null ${w.name.padEnd(18)} | ${cells(a)} | ${cells(b)} | ${ratio.toFixed(2).padStart(5)}x | ${`${w.goal}x`.padStart(3)}: ${goal}`);
+        console.error(rows[rows.length - 1]);
+      }
+    } finally {
+      await ours.stop();
+      await tgt.stop();
+    }
+  }
   const ceiling = await loopbackCeiling();
   await rm(dir, { recursive: true, force: true });
   console.log(`\nfileio_tgt vs tgt, ${SECONDS}s x ${ROUNDS} interleaved rounds, medians (CPU = target process, cli = load generator, % of one core)`);
+  console.log('2null: two null targets, one session each at once (IOPS and MiB/s added up; ours serves them on two threads)');
   console.log(`${'lun'.padEnd(5)} ${'workload'.padEnd(18)} |    IOPS  MiB/s    p50    p99   CPU   cli |    IOPS  MiB/s    p50    p99   CPU   cli | ours/tgt | goal`);
   console.log(`${''.padEnd(24)} | ${'fileio_tgt'.padEnd(41)} | ${'tgt'.padEnd(41)} |`);
   for (const r of rows) console.log(r);

@@ -22,7 +22,8 @@ import {
 } from '../host/config.ts';
 import { ConfigError, StartupError } from '../host/errors.ts';
 import { tuneHeapForServing } from '../host/heap-tuning.ts';
-import { Host, type ServedLun } from '../host/host.ts';
+import type { ServedLun, Serving } from '../host/host.ts';
+import { startServing } from '../host/threads/host-group.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
@@ -50,6 +51,7 @@ export interface CliOptions {
   export?: 'local' | 'iscsi';
   control?: string;
   scstVersion?: string;
+  threads?: number | 'auto';
 }
 
 export function buildProgram(): Command {
@@ -87,6 +89,12 @@ export function buildProgram(): Command {
     .addOption(new Option('--export <how>', 'with --link tcmu: local = a /dev/sdX through tcm_loop (default), iscsi = LIO\'s iSCSI target on --portal').choices(['local', 'iscsi']))
     .option('--scst-version <string>', 'with --link scst_user: the DEV_USER_VERSION string to register with (default: from the installed SCST headers or the running SCST)')
     .option('--control <path>', 'control socket for run-time media changes (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
+    .option('--threads <n>', 'threads for the embedded iSCSI target: targets are spread over them, each target\'s devices in one (default auto: one per core)', (v: string) => {
+      if (v === 'auto') return 'auto';
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a number from 1 to 64, or auto');
+      return n;
+    })
     .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
@@ -234,7 +242,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const opts = program.opts<CliOptions>();
   const log = createLogger({ verbose: !!opts.verbose, json: !!opts.json });
-  let host: Host;
+  let host: Serving;
   try {
     const registry = await HandlerRegistry.open(opts.handlers);
     if (opts.listTypes) {
@@ -247,7 +255,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
     tuneHeapForServing();
-    host = await Host.start(cfg, registry, log, { export: opts.export, control: opts.control, scstVersion: opts.scstVersion, onServed: (s) => printServed(s, !!opts.json) });
+    host = await startServing(cfg, registry, log, {
+      export: opts.export,
+      control: opts.control,
+      scstVersion: opts.scstVersion,
+      onServed: (s) => printServed(s, !!opts.json),
+      threads: opts.threads ?? 'auto',
+      handlers: opts.handlers,
+      verbose: !!opts.verbose,
+    });
   } catch (e) {
     return fail(e, !!opts.json);
   }
@@ -268,7 +284,7 @@ function printServed(s: ServedLun, json: boolean): void {
   statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
 }
 
-function serveUntilSignal(host: Host, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {
+function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -292,7 +308,9 @@ function serveUntilSignal(host: Host, log: ReturnType<typeof createLogger>, json
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    process.on('SIGUSR1', () => statusLine(json, { event: 'stats', ...host.stats() }, JSON.stringify(host.stats())));
+    process.on('SIGUSR1', () => {
+      void host.status().then((st) => statusLine(json, { event: 'stats', ...st }, JSON.stringify(st)));
+    });
     process.on('SIGUSR2', () => {
       void host.resize().then((changed) => statusLine(json, { event: 'resized', devices: changed }, `resized: ${changed.join(', ') || 'no capacity changed'}`));
     });

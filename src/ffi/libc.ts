@@ -16,6 +16,8 @@ const c_munmap = lib.func('int munmap(void *addr, size_t length)');
 const c_ioctl = lib.func('int ioctl(int fd, unsigned long request, void *arg)');
 const c_madvise = lib.func('int madvise(void *addr, size_t length, int advice)');
 const c_strerror = lib.func('const char *strerror(int errnum)');
+const c_fcntl = lib.func('int fcntl(int fd, int cmd, int arg)');
+const F_DUPFD_CLOEXEC = 1030;
 
 export const O_RDONLY = 0o0;
 export const O_WRONLY = 0o1;
@@ -59,6 +61,11 @@ export function open(path: string, flags: number, mode = 0): number {
 
 export function close(fd: number): void {
   check('close', c_close(fd) as number);
+}
+
+/** A second descriptor of the same open file (close-on-exec): it keeps a socket open when the first is closed. */
+export function dup(fd: number): number {
+  return check('dup', c_fcntl(fd, F_DUPFD_CLOEXEC, 0) as number);
 }
 
 /** read(2); returns the byte count, or -1 for EAGAIN (non-blocking fd with nothing to read). */

@@ -3,8 +3,7 @@
 // then flush and close).
 import type { DeviceConfig, HandlerHost } from '../handlers/contract.ts';
 import type { LogicalUnit } from '../scsi/command.ts';
-import { ScsiTarget } from '../scsi/target.ts';
-import { IscsiServer } from '../links/iscsi/index.ts';
+import { IscsiLink, type IscsiLinkOptions } from '../links/iscsi/link.ts';
 import type { Link, LinkContext, LinkLun } from '../links/link.ts';
 import { chooseLink, probeKernel, type LinkProbe } from '../links/select.ts';
 import { TcmuLink, type ExportKind } from '../links/tcmu/index.ts';
@@ -42,53 +41,22 @@ export interface HostOptions {
   scstVersion?: string;
   /** scst_user only: how /dev/scst_user is opened (tests plug the kernel model in here). */
   scstUserPort?: OpenPort;
+  /** iscsi only: serving part of the portal's targets in one of several threads (src/host/threads). */
+  iscsi?: IscsiLinkOptions;
 }
 
-/** The embedded iSCSI target as a Link. */
-class IscsiLink implements Link {
-  readonly name = 'iscsi';
-  readonly #server: IscsiServer;
-  readonly #ctx: LinkContext;
-  readonly #ports = new Map<string, ScsiTarget>();
-  /** iscsi://host:port once listening. */
-  #base = '';
-
-  constructor(ctx: LinkContext) {
-    this.#ctx = ctx;
-    const targets = ctx.targets.map((t) => {
-      const port = new ScsiTarget(new Map(t.luns));
-      this.#ports.set(t.iqn, port);
-      return { iqn: t.iqn, alias: t.alias, port };
-    });
-    this.#server = new IscsiServer({ host: ctx.portal.host, port: ctx.portal.port, targets, log: ctx.log });
-  }
-
-  async start(): Promise<LinkLun[]> {
-    const { portal } = this.#ctx;
-    const where = await this.#server.listen().catch((e: Error) => {
-      throw new StartupError(`cannot listen on ${portal.host}:${portal.port}: ${e.message}`);
-    });
-    this.#base = `iscsi://${where.host.includes(':') ? `[${where.host}]` : where.host}:${where.port}`;
-    return this.#ctx.targets.flatMap((t) => [...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `${this.#base}/${t.iqn}/${lun}` })));
-  }
-
-  async addLun(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun> {
-    const port = this.#ports.get(target);
-    if (!port) throw new Error(`no target ${target}`);
-    port.addLun(lun, lu);
-    return { device: lu.name, target, lun, url: `${this.#base}/${target}/${lun}` };
-  }
-
-  stats(): Record<string, unknown> {
-    return { ...this.#server.stats() };
-  }
-
-  close(timeoutMs: number): Promise<void> {
-    return this.#server.close(timeoutMs);
-  }
+/** What the command line serves until a signal: one Host, or several threads' (src/host/threads). */
+export interface Serving {
+  readonly served: ServedLun[];
+  readonly control?: ControlServer | undefined;
+  /** Devices and link counters (fileio_tgt status, SIGUSR1). */
+  status(): Promise<Record<string, unknown>>;
+  /** Devices re-read their backing size (SIGUSR2); resolves with those whose capacity changed. */
+  resize(): Promise<string[]>;
+  close(timeoutMs?: number): Promise<void>;
 }
 
-export class Host {
+export class Host implements Serving {
   readonly served: ServedLun[];
   readonly link: Link;
   private readonly units: LogicalUnit[];
@@ -144,7 +112,7 @@ export class Host {
           ? new TcmuLink({ ...ctx, export: o.export ?? 'local' })
           : choice.link === 'scst_user'
             ? new ScstUserLink({ ...ctx, version: o.scstVersion, openPort: o.scstUserPort })
-            : new IscsiLink(ctx);
+            : new IscsiLink(ctx, o.iscsi);
       const luns = await link.start();
       const served = luns.map((l) => servedLun(l, units.get(l.device)!, link.name, cfg.devices.find((d) => d.name === l.device)));
       const host = new Host([...units.values()], link, served, log);
@@ -152,7 +120,7 @@ export class Host {
       host.sets = [...sets.values()];
       for (const { set, target } of host.sets) set.start({ addLun: async (lun, lu) => void (await host.addLun(target, lun, lu)) });
       // media changes and folder sets need it; an explicit --control also serves status (page cache counters)
-      if (o.control !== false && (host.units.some(isMediaChanger) || host.sets.length > 0 || o.control !== undefined)) {
+      if (o.control !== false && (host.wantsControl || o.control !== undefined)) {
         const path = o.control ?? defaultControlPath();
         host.control = await ControlServer.listen(path, (req) => host.handleControl(req)).catch((e: Error) => {
           log('warn', `no control channel: ${e.message}`);
@@ -183,6 +151,20 @@ export class Host {
 
   stats(): Record<string, unknown> {
     return { link: this.link.stats(), devices: this.units.map((u) => ({ name: u.name, ...u.describe() })) };
+  }
+
+  /** stats() as the Serving interface has it. */
+  status(): Promise<Record<string, unknown>> {
+    return Promise.resolve(this.stats());
+  }
+
+  /** A control channel has something to do: media to change, folders of images that grow. */
+  get wantsControl(): boolean {
+    return this.units.some(isMediaChanger) || this.sets.length > 0;
+  }
+
+  hasDevice(name: string): boolean {
+    return this.units.some((u) => u.name === name);
   }
 
   /** One control channel request: media changes and status. */

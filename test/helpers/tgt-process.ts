@@ -23,6 +23,8 @@ export interface TgtLun {
 
 export interface RunningTgt {
   url: string;
+  /** One URL per LUN given to startTgt, in order. */
+  urls: string[];
   pid: number;
   stop(): Promise<void>;
 }
@@ -35,8 +37,9 @@ function tgtadm(ctl: string, args: string[]): Promise<{ code: number; out: strin
   });
 }
 
-/** Starts a tgtd of its own (own control socket and port) serving `lun` as LUN 1. */
-export async function startTgt(lun: TgtLun): Promise<RunningTgt> {
+/** Starts a tgtd of its own (own control socket and port) serving `lun` as LUN 1 (several: one target each). */
+export async function startTgt(lunOrLuns: TgtLun | TgtLun[]): Promise<RunningTgt> {
+  const luns = Array.isArray(lunOrLuns) ? lunOrLuns : [lunOrLuns];
   const port = await freePort();
   const ctl = String(100 + (port % 800));
   const tgtd = spawn('tgtd', ['-f', '-C', ctl, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: 'ignore' });
@@ -50,19 +53,24 @@ export async function startTgt(lun: TgtLun): Promise<RunningTgt> {
       if (i > 100) throw new Error('tgtd did not start within 10 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const iqn = `iqn.2026-11.test.tgt:${lun.name}`;
     const adm = async (...a: string[]) => {
       const r = await tgtadm(ctl, ['--lld', 'iscsi', ...a]);
       if (r.code !== 0) throw new Error(`tgtadm ${a.join(' ')}: ${r.out}`);
     };
-    await adm('--mode', 'target', '--op', 'new', '--tid', '1', '--targetname', iqn);
-    const lu = ['--mode', 'logicalunit', '--op', 'new', '--tid', '1', '--lun', '1', '--backing-store', lun.backing];
-    if (lun.bstype) lu.push('--bstype', lun.bstype);
-    if (lun.blocksize) lu.push(`--blocksize=${lun.blocksize}`);
-    await adm(...lu);
-    if (lun.params) await adm('--mode', 'logicalunit', '--op', 'update', '--tid', '1', '--lun', '1', '--params', lun.params);
-    await adm('--mode', 'target', '--op', 'bind', '--tid', '1', '--initiator-address', 'ALL');
-    return { url: `iscsi://127.0.0.1:${port}/${iqn}/1`, pid: tgtd.pid!, stop };
+    const urls: string[] = [];
+    for (const [i, lun] of luns.entries()) {
+      const tid = String(i + 1);
+      const iqn = `iqn.2026-11.test.tgt:${lun.name}`;
+      await adm('--mode', 'target', '--op', 'new', '--tid', tid, '--targetname', iqn);
+      const lu = ['--mode', 'logicalunit', '--op', 'new', '--tid', tid, '--lun', '1', '--backing-store', lun.backing];
+      if (lun.bstype) lu.push('--bstype', lun.bstype);
+      if (lun.blocksize) lu.push(`--blocksize=${lun.blocksize}`);
+      await adm(...lu);
+      if (lun.params) await adm('--mode', 'logicalunit', '--op', 'update', '--tid', tid, '--lun', '1', '--params', lun.params);
+      await adm('--mode', 'target', '--op', 'bind', '--tid', tid, '--initiator-address', 'ALL');
+      urls.push(`iscsi://127.0.0.1:${port}/${iqn}/1`);
+    }
+    return { url: urls[0]!, urls, pid: tgtd.pid!, stop };
   } catch (e) {
     await stop();
     throw e;

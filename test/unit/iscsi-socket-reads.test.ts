@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { adoptForReads } from '../../src/links/iscsi/socket-reads.ts';
+import { adoptForReads, socketFd } from '../../src/links/iscsi/socket-reads.ts';
 
 async function roundTrip(pauseOnConnect: boolean): Promise<{ adopted: boolean; got: Buffer; sameMemory: boolean; closedCount: number }> {
   const chunks: Buffer[] = [];
@@ -42,4 +42,20 @@ test('a socket that already reads is used as it is ("data" events)', async () =>
   assert.equal(r.adopted, false);
   assert.ok(r.got.equals(Buffer.alloc(300_000, 0x5c)));
   assert.equal(r.sameMemory, false);
+});
+
+test('an accepted socket shows its descriptor (what a hand-over to another thread needs)', async () => {
+  const srv = net.createServer({ pauseOnConnect: true });
+  const fd = new Promise<number | undefined>((resolve) => srv.once('connection', (s) => {
+    resolve(socketFd(s));
+    s.destroy();
+  }));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const c = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  c.on('error', () => undefined);
+  const n = await fd;
+  c.destroy();
+  await new Promise<void>((r) => srv.close(() => r()));
+  assert.equal(typeof n, 'number');
+  assert.ok(n! > 2);
 });

@@ -29,7 +29,9 @@ import {
   type OutPdu,
 } from './pdu.ts';
 import { onDataOut, onScsiCommand, placeWriteData } from './scsi-io.ts';
-import { adoptForReads } from './socket-reads.ts';
+import { socketFd, type SocketSource } from './socket-reads.ts';
+import { close, dup } from '../../ffi/libc.ts';
+import { loginTargetName } from './text.ts';
 import type { IscsiSession } from './session.ts';
 import { TextPhase } from './text-phase.ts';
 import { onTaskManagement } from './tmf.ts';
@@ -68,10 +70,18 @@ export class IscsiConnection implements SessionOwner {
   private timer: NodeJS.Timeout | undefined;
   private nextTtt = 1;
   private resolveClosed!: () => void;
+  /** Every byte received until the first PDU was routed (it may move to another thread). */
+  private firstBytes: Buffer[] | undefined = [];
+  /** The connection moved to another thread (routeElsewhere). */
+  handedOver = false;
   private loggingOut = false;
 
-  constructor(accepted: Socket, ctx: ServerContext) {
-    const { socket, adopted } = adoptForReads(accepted, (chunk) => this.onData(chunk));
+  /**
+   * @param source makes the socket, reads going to the given function: an accepted socket
+   *   re-wrapped (adoptForReads), or a descriptor handed over by another thread (socketFromFd)
+   */
+  constructor(source: SocketSource, ctx: ServerContext) {
+    const { socket, adopted } = source((chunk) => this.onData(chunk));
     this.socket = socket;
     this.adoptedReads = adopted;
     this.ctx = ctx;
@@ -247,7 +257,13 @@ export class IscsiConnection implements SessionOwner {
 
   // ------------------------------------------------------------------------------ input
 
+  /** Bytes for this connection (from its socket, or received by another thread before a hand-over). */
+  receive(chunk: Buffer): void {
+    this.onData(chunk);
+  }
+
   private onData(chunk: Buffer): void {
+    if (this.firstBytes) this.firstBytes.push(Buffer.from(chunk)); // until the first PDU is routed
     this.lastRx = Date.now();
     this.ctx.counters.bytesIn += chunk.length;
     this.reader.push(chunk);
@@ -314,6 +330,37 @@ export class IscsiConnection implements SessionOwner {
     }
   }
 
+  /**
+   * The first Login Request names a target another thread of this process serves: the
+   * connection moves there (a second descriptor of the socket, with every byte received so far)
+   * and is gone from here. Nothing was answered yet, so that thread starts the login afresh.
+   */
+  private routeElsewhere(loginText: Buffer, received: Buffer[]): boolean {
+    const route = this.ctx.route;
+    if (!route) return false;
+    const name = loginTargetName(loginText);
+    const to = name === undefined ? undefined : route(name);
+    if (!to) return false;
+    const fd = socketFd(this.socket);
+    if (fd === undefined) return false;
+    let copy: number;
+    try {
+      copy = dup(fd);
+    } catch (e) {
+      this.log('warn', `cannot hand the connection to the thread of ${name}: ${(e as Error).message}`);
+      return false;
+    }
+    this.socket.pause();
+    if (!to(copy, Buffer.concat(received))) {
+      close(copy);
+      return false;
+    }
+    this.handedOver = true;
+    this.log('debug', `login to ${name}: connection handed to the thread serving it`);
+    this.teardown(); // closes our descriptor; the socket lives on in the other thread
+    return true;
+  }
+
   private onDataDigestError(bhs: Buffer): void {
     const op = pduOpcode(bhs);
     this.reject(RejectReason.DataDigestError, bhs, 'data digest mismatch');
@@ -327,6 +374,11 @@ export class IscsiConnection implements SessionOwner {
   }
 
   private dispatch(pdu: InitiatorPdu): Promise<void> | void {
+    if (this.firstBytes) {
+      const bytes = this.firstBytes;
+      this.firstBytes = undefined;
+      if (pdu.opcode === Opcode.LoginRequest && this.routeElsewhere(pdu.data, bytes)) return;
+    }
     if (!this.inFullFeature) {
       if (pdu.opcode !== Opcode.LoginRequest) {
         this.drop(`${OPCODE_NAMES[pdu.opcode]} during the login phase`);

@@ -58,13 +58,24 @@ export function newCounters(): Counters {
   };
 }
 
+export interface TargetName {
+  readonly iqn: string;
+  readonly alias?: string | undefined;
+}
+
 export interface ServerContext {
   readonly options: ConnectionOptions;
   readonly counters: Counters;
   readonly closing: boolean;
   log: LogFn;
   findTarget(name: string): TargetEntry | undefined;
-  targets(): readonly TargetEntry[];
+  /** Every target of the portal, served here or by another thread (SendTargets lists them all). */
+  targets(): readonly TargetName[];
+  /**
+   * A target another thread serves: where to hand a connection that logs in to it (a second
+   * descriptor of its socket and the bytes received so far; false if that thread cannot take it).
+   */
+  route?(targetName: string): ((fd: number, received: Buffer) => boolean) | undefined;
   /** Live sessions of a target (for LUN/target-wide task management). */
   sessionsOf(target: TargetEntry): IscsiSession[];
   sessionByTsih(tsih: number): IscsiSession | undefined;

@@ -4,7 +4,9 @@
 import net from 'node:net';
 import type { ScsiTargetPort } from '../../scsi/command.ts';
 import { IscsiConnection, withTimeout } from './connection.ts';
-import { newCounters, type ConnectionOptions, type Counters, type LogFn, type ServerContext, type SessionOwner } from './context.ts';
+import { newCounters, type ConnectionOptions, type Counters, type LogFn, type ServerContext, type SessionOwner, type TargetName } from './context.ts';
+import { adoptForReads, socketFromFd, type SocketSource } from './socket-reads.ts';
+import { close as closeFd } from '../../ffi/libc.ts';
 import { DEFAULT_OFFER, type DigestName, type TargetOffer } from './keys.ts';
 import type { IscsiSession, TargetEntry } from './session.ts';
 
@@ -44,6 +46,10 @@ export interface IscsiServerOptions {
   /** Acceptable header/data digests in order of preference (default None, CRC32C). */
   headerDigests?: DigestName[];
   dataDigests?: DigestName[];
+  /** Targets of this portal served by other threads: listed by SendTargets, logins to them routed. */
+  remoteTargets?: readonly TargetName[];
+  /** Where a login to a remote target goes (see ServerContext.route). */
+  route?: (targetName: string) => ((fd: number, received: Buffer) => boolean) | undefined;
 }
 
 export interface IscsiServerStats {
@@ -122,7 +128,8 @@ export class IscsiServer {
         }
       },
       findTarget: (name) => this.targetMap.get(name.toLowerCase()),
-      targets: () => [...this.targetMap.values()],
+      targets: () => [...this.targetMap.values(), ...(opts.remoteTargets ?? [])],
+      route: opts.route,
       sessionsOf: (target) => [...this.sessionsByTsih.values()].map((x) => x.session).filter((s) => s.target === target && !s.closed),
       sessionByTsih: (tsih) => this.sessionsByTsih.get(tsih)?.session,
       sessionByKey: (key) => this.sessionsByKey.get(key),
@@ -169,7 +176,8 @@ export class IscsiServer {
         srv.on('error', (e) => this.ctx.log('error', `iscsi listener: ${e.message}`));
         const a = srv.address() as net.AddressInfo;
         this.address = { host: a.address, port: a.port };
-        this.ctx.log('info', `iscsi target listening on ${a.address}:${a.port} (${this.targetMap.size} target(s))`);
+        const remote = this.opts.remoteTargets?.length ?? 0;
+        this.ctx.log('info', `iscsi target listening on ${a.address}:${a.port} (${this.targetMap.size} target(s)${remote ? ` here, ${remote} on other threads` : ''})`);
         resolve({ ...this.address });
       });
       this.server = srv;
@@ -214,23 +222,38 @@ export class IscsiServer {
     };
   }
 
+  /**
+   * Serves a connection another thread accepted and handed over (fd: a descriptor of its own for
+   * the socket; received: the bytes that thread read from it).
+   */
+  adopt(fd: number, received: Buffer): void {
+    const conn = this.addConnection((onBytes) => socketFromFd(fd, onBytes), () => closeFd(fd));
+    conn?.receive(received);
+  }
+
   private onConnection(socket: net.Socket): void {
+    this.addConnection((onBytes) => adoptForReads(socket, onBytes), () => socket.destroy());
+  }
+
+  private addConnection(source: SocketSource, discard: () => void): IscsiConnection | undefined {
     try {
       if (this.closing) {
-        socket.destroy();
-        return;
+        discard();
+        return undefined;
       }
       this.counters.connectionsTotal++;
-      const conn = new IscsiConnection(socket, this.ctx);
+      const conn = new IscsiConnection(source, this.ctx);
       this.connections.add(conn);
       conn.log('debug', 'connected');
       void conn.closedPromise.then(() => {
         this.connections.delete(conn);
-        conn.log('debug', 'disconnected');
+        conn.log('debug', conn.handedOver ? 'handed over to another thread' : 'disconnected');
       });
+      return conn;
     } catch (e) {
       this.ctx.log('error', `iscsi: cannot set up a connection: ${(e as Error).message}`);
-      socket.destroy();
+      discard();
+      return undefined;
     }
   }
 

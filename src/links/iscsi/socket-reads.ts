@@ -13,8 +13,11 @@ import net from 'node:net';
 /** The reusable buffer: the most one read brings (as much as one default-sized data segment). */
 export const READ_BUFFER_BYTES = 256 << 10;
 
+/** Makes a connection's socket; its reads go to `onBytes` (a view valid until it returns). */
+export type SocketSource = (onBytes: (chunk: Buffer) => void) => { socket: net.Socket; adopted: boolean };
+
 interface SocketInternals {
-  _handle?: { readStart?: unknown; reading?: boolean } | null;
+  _handle?: { readStart?: unknown; reading?: boolean; fd?: number } | null;
   _server?: unknown;
   server?: unknown;
 }
@@ -48,4 +51,22 @@ export function adoptForReads(accepted: net.Socket, onBytes: (chunk: Buffer) => 
   old._server = null;
   old.server = null;
   return { socket, adopted: true };
+}
+
+/** A socket around a connected TCP descriptor handed to this thread (its reads as in adoptForReads). */
+export function socketFromFd(fd: number, onBytes: (chunk: Buffer) => void): { socket: net.Socket; adopted: boolean } {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const socket = new net.Socket({
+    fd,
+    readable: true,
+    writable: true,
+    onread: { buffer, callback: (n: number, buf: Uint8Array) => void onBytes((buf as Buffer).subarray(0, n)) },
+  } as net.SocketConstructorOpts);
+  return { socket, adopted: true };
+}
+
+/** The descriptor of a connected socket, where Node shows it (Linux: the TCP handle's fd). */
+export function socketFd(socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as SocketInternals)._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }

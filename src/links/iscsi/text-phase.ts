@@ -7,7 +7,7 @@ import type { IscsiConnection } from './connection.ts';
 import { parseNumber } from './keys.ts';
 import { encodeTextResponse } from './pdu-out.ts';
 import type { TextRequestPdu } from './pdu.ts';
-import type { TargetEntry } from './session.ts';
+import type { TargetName } from './context.ts';
 import { encodeTextKeys, parseTextKeys, TextAccumulator, TextFormatError, TextSender, type KeyValue } from './text.ts';
 
 export class TextPhase {
@@ -136,15 +136,15 @@ export class TextPhase {
     const conn = this.conn;
     const s = conn.session!;
     const ctx = conn.ctx;
-    let list: readonly TargetEntry[];
+    let list: readonly TargetName[];
     if (value === 'All') {
       list = s.type === 'Discovery' ? ctx.targets() : s.target ? [s.target] : [];
     } else if (value === '') {
       if (s.type === 'Discovery') return [['SendTargets', 'Reject']];
       list = s.target ? [s.target] : [];
     } else {
-      const t = ctx.findTarget(value);
-      list = t ? [t] : [];
+      const name = value.toLowerCase();
+      list = ctx.targets().filter((t) => t.iqn.toLowerCase() === name);
     }
     const local = conn.socket.localAddress ?? '127.0.0.1';
     const host = local.includes(':') && !local.startsWith('::ffff:') ? `[${local}]` : local.replace(/^::ffff:/, '');

@@ -105,3 +105,20 @@ export class TextSender {
     return { data, cont: end < this.data.length };
   }
 }
+
+/**
+ * The TargetName a first Login Request asks for (normal sessions: RFC 7143 §13.4 has the
+ * initiator send it in its first Login Request), from the complete key=value pairs of its text;
+ * undefined for a discovery session or when it is not there.
+ */
+export function loginTargetName(data: Buffer): string | undefined {
+  let name: string | undefined;
+  let start = 0;
+  for (let end = data.indexOf(0, start); end >= 0; end = data.indexOf(0, start)) {
+    const pair = data.toString('utf8', start, end);
+    start = end + 1;
+    if (pair === 'SessionType=Discovery') return undefined;
+    if (pair.startsWith('TargetName=')) name = pair.slice('TargetName='.length);
+  }
+  return name;
+}

@@ -1,0 +1,29 @@
+// What the listening thread and a target thread say to each other (worker_threads messages).
+import type { ServeConfig } from '../config.ts';
+import type { ControlRequest } from '../control.ts';
+import type { ServedLun } from '../host.ts';
+import type { LogLevel } from '../../handlers/contract.ts';
+
+/** workerData of a target thread. */
+export interface ThreadInit {
+  /** Its targets and their devices (planThreads). */
+  readonly cfg: ServeConfig;
+  /** The handler registry file (--handlers), or undefined for the built-in one. */
+  readonly handlers: string | undefined;
+  /** Debug log lines are wanted (-v). */
+  readonly verbose: boolean;
+}
+
+export type ToThread =
+  | { type: 'connection'; fd: number; received: Uint8Array }
+  | { type: 'request'; id: number; req: ControlRequest | { cmd: 'resize' } }
+  | { type: 'close'; timeoutMs: number };
+
+export type FromThread =
+  | { type: 'ready'; served: ServedLun[]; wantsControl: boolean }
+  | { type: 'failed'; message: string; startup: boolean }
+  | { type: 'log'; level: LogLevel; message: string }
+  | { type: 'served'; lun: ServedLun }
+  | { type: 'reply'; id: number; ok: true; result: unknown }
+  | { type: 'reply'; id: number; ok: false; error: string }
+  | { type: 'closed'; error?: string };

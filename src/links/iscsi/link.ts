@@ -1,0 +1,76 @@
+// The embedded iSCSI target as a Link: one IscsiServer over the host's targets. It listens on
+// the portal, or, in a thread serving some of the targets (src/host/threads), takes connections
+// the listening thread hands over and builds its LUN URLs from that thread's address.
+import { ScsiTarget } from '../../scsi/target.ts';
+import type { LogicalUnit } from '../../scsi/command.ts';
+import { StartupError } from '../../host/errors.ts';
+import type { Link, LinkContext, LinkLun } from '../link.ts';
+import type { TargetName } from './context.ts';
+import { IscsiServer } from './server.ts';
+
+export interface IscsiLinkOptions {
+  /** iscsi://host:port of the thread that listens; set in a thread that does not listen itself. */
+  base?: string;
+  /** The portal's targets served by other threads (SendTargets lists them, logins are routed). */
+  remoteTargets?: readonly TargetName[];
+  /** Where a login to a remote target goes (IscsiServerOptions.route). */
+  route?: (targetName: string) => ((fd: number, received: Buffer) => boolean) | undefined;
+}
+
+export class IscsiLink implements Link {
+  readonly name = 'iscsi';
+  readonly #server: IscsiServer;
+  readonly #ctx: LinkContext;
+  readonly #opts: IscsiLinkOptions;
+  readonly #ports = new Map<string, ScsiTarget>();
+  /** iscsi://host:port once listening. */
+  #base = '';
+
+  constructor(ctx: LinkContext, opts: IscsiLinkOptions = {}) {
+    this.#ctx = ctx;
+    this.#opts = opts;
+    const targets = ctx.targets.map((t) => {
+      const port = new ScsiTarget(new Map(t.luns));
+      this.#ports.set(t.iqn, port);
+      return { iqn: t.iqn, alias: t.alias, port };
+    });
+    this.#server = new IscsiServer({ host: ctx.portal.host, port: ctx.portal.port, targets, log: ctx.log, remoteTargets: opts.remoteTargets, route: opts.route });
+  }
+
+  async start(): Promise<LinkLun[]> {
+    const { portal } = this.#ctx;
+    if (this.#opts.base !== undefined) this.#base = this.#opts.base;
+    else {
+      const where = await this.#server.listen().catch((e: Error) => {
+        throw new StartupError(`cannot listen on ${portal.host}:${portal.port}: ${e.message}`);
+      });
+      this.#base = `iscsi://${where.host.includes(':') ? `[${where.host}]` : where.host}:${where.port}`;
+    }
+    return this.#ctx.targets.flatMap((t) => [...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `${this.#base}/${t.iqn}/${lun}` })));
+  }
+
+  /** iscsi://host:port of the portal (after start). */
+  get base(): string {
+    return this.#base;
+  }
+
+  /** A connection the listening thread accepted for one of our targets. */
+  adopt(fd: number, received: Buffer): void {
+    this.#server.adopt(fd, received);
+  }
+
+  async addLun(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun> {
+    const port = this.#ports.get(target);
+    if (!port) throw new Error(`no target ${target}`);
+    port.addLun(lun, lu);
+    return { device: lu.name, target, lun, url: `${this.#base}/${target}/${lun}` };
+  }
+
+  stats(): Record<string, unknown> {
+    return { ...this.#server.stats() };
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    return this.#server.close(timeoutMs);
+  }
+}
