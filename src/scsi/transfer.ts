@@ -163,6 +163,7 @@ const mmc = new Map<number, Rule>([
   [0x23, allocIn(7, 2)], // READ FORMAT CAPACITIES
   [0x25, fixedIn(8)], // READ CAPACITY
   [0x28, blocks('read', 7, 2, false)], // READ(10)
+  [0x2a, blocks('write', 7, 2, true)], // WRITE(10): refused by a read-only disc, data-out still sized
   [0x2b, none], // SEEK(10)
   [0x2f, none], // VERIFY(10) of a read-only disc: medium check, no data
   [0x35, none], // SYNCHRONIZE CACHE
@@ -176,6 +177,7 @@ const mmc = new Map<number, Rule>([
   [0x5c, allocIn(7, 2)], // READ BUFFER CAPACITY
   [0xa4, allocIn(8, 2)], // REPORT KEY (MMC's A4h)
   [0xa8, blocks('read', 6, 4, false)], // READ(12)
+  [0xaa, blocks('write', 6, 4, true)], // WRITE(12)
   [0xad, allocIn(8, 2)], // READ DVD STRUCTURE
   [0xbb, none], // SET CD SPEED
   [0xbd, allocIn(8, 2)], // MECHANISM STATUS

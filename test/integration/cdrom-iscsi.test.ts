@@ -67,7 +67,7 @@ describe('cdrom over the embedded iSCSI target', () => {
       const conf = await s.send('46010000000000000800', { in: 8 });
       assert.equal(conf.data.readUInt16BE(6), 0x0008, 'CD-ROM profile current');
       const w = await s.send('2a000000000000000100');
-      assert.equal(w.sense, '5/20/00', 'WRITE(10) is not a command of this read-only drive');
+      assert.equal(w.sense, '5/30/05', 'WRITE(10): CANNOT WRITE MEDIUM - INCOMPATIBLE FORMAT (a read-only disc)');
 
       const swap = await runCli(['media', 'swap', 'dvd1', isoB, '--control', sock]);
       assert.equal(swap.code, 0, swap.stderr);

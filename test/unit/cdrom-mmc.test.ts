@@ -2,7 +2,7 @@
 // tray/prevent/media-change state, GESN event queues and 28/00 unit attentions per I_T nexus.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertCheck, assertGood, clearUa, nexus, send, tempDir, testLog } from '../helpers/scsi-harness.ts';
 import { deviceDefaults } from '../../src/host/config.ts';
@@ -99,8 +99,10 @@ test('CD image: READ CAPACITY, READ(10)/(12), READ CD user data, range errors, w
   assertCheck(await send(lu, [0xbe, 0x00, 0, 0, 0, 5, 0, 0, 1, 0xf8, 0, 0], a), 5, 0x24, 0x00, { cdb: true, byte: 9, bit: 7 }); // raw 2352
   assertCheck(await send(lu, [0xbe, 0x00, 0, 0, 0, 5, 0, 0, 1, 0x10, 0x01, 0], a), 5, 0x24, 0x00); // sub-channel
   assertCheck(await send(lu, read10(CD_BLOCKS - 1, 2), a), 5, 0x21, 0x00);
-  assertCheck(await send(lu, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], a, { dataOut: Buffer.alloc(2048) }), 5, 0x20, 0x00);
-  assertCheck(await send(lu, [0xaa, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], a, { dataOut: Buffer.alloc(2048) }), 5, 0x20, 0x00);
+  // a read-only disc: CANNOT WRITE MEDIUM - INCOMPATIBLE FORMAT, nothing written
+  assertCheck(await send(lu, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], a, { dataOut: Buffer.alloc(2048) }), 5, 0x30, 0x05);
+  assertCheck(await send(lu, [0xaa, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], a, { dataOut: Buffer.alloc(2048) }), 5, 0x30, 0x05);
+  assert.ok(assertGood(await send(lu, read10(0, 1), a)).equals(Buffer.from((await readFile(cdIso)).subarray(0, 2048))), 'the image is unchanged');
   assertCheck(await send(lu, [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], a), 5, 0x20, 0x00); // READ(16) is not MMC
 });
 
@@ -291,6 +293,7 @@ test('empty drive: 3A/01 with the tray closed; host load raises NewMedia and 28/
   const { lu, a, b } = await drive();
   assertCheck(await send(lu, TUR, a), 2, 0x3a, 0x01);
   assertCheck(await send(lu, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], a), 2, 0x3a, 0x01);
+  assertCheck(await send(lu, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], a, { dataOut: Buffer.alloc(2048) }), 2, 0x3a, 0x01); // no disc to refuse the write
   let ev = assertGood(await send(lu, gesn(0x10), a));
   assert.deepEqual([...ev], [0, 6, 4, 0x56, MediaEvent.NO_CHANGE, 0, 0, 0]);
   const r = await lu.media({ action: 'load', file: cdIso });

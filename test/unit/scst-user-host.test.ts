@@ -13,7 +13,7 @@ import { HandlerRegistry } from '../../src/host/registry.ts';
 import { Cartridge } from '../../src/media/cartridge.ts';
 import { tempDir } from '../helpers/scsi-harness.ts';
 import { ScstUserModel } from '../helpers/scst-user-model.ts';
-import { cdb10, check, clearUa, good, session } from '../helpers/scst-user-harness.ts';
+import { cdb10, check, clearUa, good, senseKey, session } from '../helpers/scst-user-harness.ts';
 
 async function start(argv: string[], model: ScstUserModel, scstVersion?: string): Promise<Host> {
   const p = buildProgram().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
@@ -65,6 +65,55 @@ test('every handler type registers with SCST and answers through the link', asyn
         await host.close();
       }
       assert.equal(model.devices.has(name), false, `${name}: closing the fd unregistered the device`);
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('libraries too: a tape library and an optical jukebox register their changers and drives, and the changers answer', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const isos = join(dir, 'isos');
+    const carts = join(dir, 'carts');
+    await mkdir(isos);
+    await mkdir(carts);
+    const src = join(dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'a.txt'), 'hello');
+    execFileSync('genisoimage', ['-quiet', '-o', join(isos, 'DISC1.iso'), src]);
+    await Cartridge.create(join(carts, 'T00001L6'), { barcode: 'T00001L6', capacity: 10e6 });
+    const cfg = join(dir, 'cfg.json');
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        libraries: [
+          { name: 'vtl', cartridges: carts, drives: 1, slots: 4, mailSlots: 0 },
+          { name: 'jb', media: 'optical', images: isos, drives: 1, slots: 4, mailSlots: 0 },
+        ],
+      }),
+    );
+    const model = new ScstUserModel();
+    const host = await start(['--link', 'scst_user', '--config', cfg], model);
+    try {
+      assert.deepEqual(host.served.map((x) => x.device).sort(), ['jb', 'jb-drive0', 'vtl', 'vtl-drive0']);
+      for (const [name, type] of [['vtl', 8], ['vtl-drive0', 1], ['jb', 8], ['jb-drive0', 5]] as const) {
+        const dev = model.device(name);
+        assert.equal(dev.type, type, name);
+        const s = await session(dev);
+        assert.equal(good(await dev.submit(s, { cdb: [0x12, 0, 0, 0, 96, 0] }))[0]! & 0x1f, type, `${name}: INQUIRY`);
+        // the unit attentions of a new nexus, until TEST UNIT READY answers something else (empty drives: NOT READY)
+        for (let i = 0; i < 10; i++) {
+          const r = await dev.submit(s, { cdb: [0, 0, 0, 0, 0, 0], expected: { dir: 'none', length: 0 } });
+          if (r.status === 0 || !senseKey(r.sense!).startsWith('06/')) break;
+        }
+        if (type !== 8) continue;
+        // READ ELEMENT STATUS, storage elements with volume tags: the cartridge's barcode, the disc's name
+        const res = good(await dev.submit(s, { cdb: [0xb8, 0x12, 0, 0, 0, 16, 0, 0, 0x10, 0, 0, 0] }));
+        assert.match(res.toString('latin1'), name === 'vtl' ? /T00001L6/ : /DISC1/, `${name}: volume tags`);
+      }
+    } finally {
+      await host.close();
     }
   } finally {
     await cleanup();

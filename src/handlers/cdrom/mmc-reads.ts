@@ -163,6 +163,11 @@ function readDvdStructure(state: Drive) {
   };
 }
 
+/** WRITE(10)/(12): ISO images are read-only discs (CD-ROM / DVD-ROM), never written. */
+function cannotWrite(): never {
+  throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, MmcAsc.CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
+}
+
 // ------------------------------------------------------------------------ the table
 
 export function readCommands(state: Drive): CommandEntry[] {
@@ -180,6 +185,9 @@ export function readCommands(state: Drive): CommandEntry[] {
       run: readCapacity16(state),
       medium: true,
     },
+    // A read-only disc: the drive knows WRITE, the medium cannot take it (MMC-6; tgt answers the same on DVD-ROM)
+    { opcode: 0x2a, name: 'WRITE(10)', usage: usage(0x2a, 0x18, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0x07), run: cannotWrite, medium: true, access: 'write' },
+    { opcode: 0xaa, name: 'WRITE(12)', usage: usage(0xaa, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80, 0x07), run: cannotWrite, medium: true, access: 'write' },
     { opcode: 0xa8, name: 'READ(12)', usage: usage(0xa8, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80, 0x07), run: readBlocks(state), medium: true, access: 'read' },
     { opcode: 0xad, name: 'READ DVD STRUCTURE', usage: usage(0xad, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0, 0x07), run: readDvdStructure(state), medium: true },
     { opcode: 0xbe, name: 'READ CD', usage: usage(0xbe, 0x1e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf8, 0x07, 0x07), run: readCd(state), medium: true, access: 'read' },

@@ -36,14 +36,8 @@ export function adoptForReads(accepted: net.Socket, onBytes: (chunk: Buffer) => 
     accepted.resume();
     return { socket: accepted, adopted: false };
   }
-  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   old._handle = null; // the accepted wrapper lets go; the new one owns the handle from here
-  const socket = new net.Socket({
-    handle,
-    readable: true,
-    writable: true,
-    onread: { buffer, callback: (n: number, buf: Uint8Array) => void onBytes((buf as Buffer).subarray(0, n)) },
-  } as net.SocketConstructorOpts);
+  const socket = readingSocket({ handle } as net.SocketConstructorOpts, onBytes);
   // net.Server counts its connections through the socket that owns them (close() waits for them)
   const s = socket as unknown as SocketInternals;
   s._server = old._server;
@@ -55,14 +49,18 @@ export function adoptForReads(accepted: net.Socket, onBytes: (chunk: Buffer) => 
 
 /** A socket around a connected TCP descriptor handed to this thread (its reads as in adoptForReads). */
 export function socketFromFd(fd: number, onBytes: (chunk: Buffer) => void): { socket: net.Socket; adopted: boolean } {
+  return { socket: readingSocket({ fd }, onBytes), adopted: true };
+}
+
+/** A net.Socket over a handle or descriptor whose reads land in a reusable buffer of its own. */
+function readingSocket(from: net.SocketConstructorOpts, onBytes: (chunk: Buffer) => void): net.Socket {
   const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  const socket = new net.Socket({
-    fd,
+  return new net.Socket({
+    ...from,
     readable: true,
     writable: true,
     onread: { buffer, callback: (n: number, buf: Uint8Array) => void onBytes((buf as Buffer).subarray(0, n)) },
   } as net.SocketConstructorOpts);
-  return { socket, adopted: true };
 }
 
 /** The descriptor of a connected socket, where Node shows it (Linux: the TCP handle's fd). */
