@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTgt } from '../test/helpers/tgt-process.ts';
-import { cells, FILE_BYTES, load, loadAll, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
+import { cells, FILE_BYTES, loadAll, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
 
 async function startTgtLun(name: string, backing: string, nullio: boolean): Promise<Target> {
   const t = await startTgt({ name, backing, bstype: nullio ? 'null' : undefined });
@@ -30,9 +30,11 @@ async function main() {
   const fileB = join(dir, 'tgt.img');
   // Pre-filled (not sparse) and page-cached, identical for both targets.
   for (const f of [fileA, fileB]) await writeFile(f, Buffer.alloc(FILE_BYTES, 0x42));
+  // Two targets, one initiator session each at the same time (2null): what a second core brings.
   const setups = [
-    { lun: 'file', ours: () => startOurs('file', ['bench', fileA]), tgt: () => startTgtLun('file', fileB, false) },
-    { lun: 'null', ours: () => startOurs('null', ['--type', 'nullio', 'null', '1T']), tgt: () => startTgtLun('null', '/dev/null', true) },
+    { lun: 'file', ours: () => startOurs('file', ['bench', fileA]), tgt: () => startTgtLun('file', fileB, false), workloads: WORKLOADS },
+    { lun: 'null', ours: () => startOurs('null', ['--type', 'nullio', 'null', '1T']), tgt: () => startTgtLun('null', '/dev/null', true), workloads: WORKLOADS },
+    { lun: '2null', ours: () => startOurs('pair', ['--type', 'nullio', 'n1', '1T', 'n2', '1T'], 2), tgt: startTgtPair, workloads: WORKLOADS.filter((x) => x.bytes === 4096) },
   ];
   const rows: string[] = [];
   const seqread: Array<{ lun: string; mibps: number }> = [];
@@ -40,30 +42,7 @@ async function main() {
     const ours = await s.ours();
     const tgt = await s.tgt();
     try {
-      for (const w of WORKLOADS) {
-        const a: Sample[] = [];
-        const b: Sample[] = [];
-        for (let i = 0; i < ROUNDS; i++) {
-          a.push(await load(ours.url, w, ours.pid));
-          b.push(await load(tgt.url, w, tgt.pid));
-        }
-        const ratio = median(a.map((x) => x.iops)) / median(b.map((x) => x.iops));
-        if (w.kind === 'seqread') seqread.push({ lun: s.lun, mibps: median(a.map((x) => x.mibps)) });
-        const goal = ratio >= w.goal ? 'met' : `${((ratio / w.goal) * 100).toFixed(0)}% of it`;
-        rows.push(`${s.lun.padEnd(5)} ${w.name.padEnd(18)} | ${cells(a)} | ${cells(b)} | ${ratio.toFixed(2).padStart(5)}x | ${`${w.goal}x`.padStart(3)}: ${goal}`);
-        console.error(rows[rows.length - 1]);
-      }
-    } finally {
-      await ours.stop();
-      await tgt.stop();
-    }
-  }
-  // Two targets, one initiator session each at the same time: what a second core brings.
-  {
-    const ours = await startOurs('pair', ['--type', 'nullio', 'n1', '1T', 'n2', '1T'], 2);
-    const tgt = await startTgtPair();
-    try {
-      for (const w of WORKLOADS.filter((x) => x.bytes === 4096)) {
+      for (const w of s.workloads) {
         const a: Sample[] = [];
         const b: Sample[] = [];
         for (let i = 0; i < ROUNDS; i++) {
@@ -71,8 +50,9 @@ async function main() {
           b.push(await loadAll(tgt.urls, w, tgt.pid));
         }
         const ratio = median(a.map((x) => x.iops)) / median(b.map((x) => x.iops));
+        if (w.kind === 'seqread') seqread.push({ lun: s.lun, mibps: median(a.map((x) => x.mibps)) });
         const goal = ratio >= w.goal ? 'met' : `${((ratio / w.goal) * 100).toFixed(0)}% of it`;
-        rows.push(`2null ${w.name.padEnd(18)} | ${cells(a)} | ${cells(b)} | ${ratio.toFixed(2).padStart(5)}x | ${`${w.goal}x`.padStart(3)}: ${goal}`);
+        rows.push(`${s.lun.padEnd(5)} ${w.name.padEnd(18)} | ${cells(a)} | ${cells(b)} | ${ratio.toFixed(2).padStart(5)}x | ${`${w.goal}x`.padStart(3)}: ${goal}`);
         console.error(rows[rows.length - 1]);
       }
     } finally {
