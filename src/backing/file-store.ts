@@ -19,7 +19,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fadvise, POSIX_FADV_WILLNEED, preadNoWait, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
 import { alignedBuffer } from '../ffi/memory.ts';
 import { ioBuffer } from './buffers.ts';
-import { readBuffers } from './read-buffers.ts';
+import { readBuffers } from './buffer-pool.ts';
 import { PinnedData } from '../scsi/data-in.ts';
 import { StoreError, type BlockStore, type Extent } from './store.ts';
 

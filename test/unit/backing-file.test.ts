@@ -8,7 +8,7 @@ import { NullStore } from '../../src/backing/null-store.ts';
 import disk from '../../src/handlers/disk/index.ts';
 import nullio from '../../src/handlers/nullio.ts';
 import { addressOf } from '../../src/ffi/memory.ts';
-import { readBuffers } from '../../src/backing/read-buffers.ts';
+import { readBuffers } from '../../src/backing/buffer-pool.ts';
 import { dataBytes } from '../../src/scsi/data-in.ts';
 import { assertGood, cdb10, clearUa, diskConfig, nexus, send, tempDir, tempImage } from '../helpers/scsi-harness.ts';
 

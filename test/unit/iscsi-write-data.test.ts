@@ -30,11 +30,12 @@ test('immediate + unsolicited + R2T sequences assemble the data in place', () =>
   assert.equal(w.r2tCount, 3);
 });
 
-test('all data immediate: no copy, complete at once', () => {
+test('all data immediate: no copy, complete at once, and no place for a Data-Out', () => {
   const d = fill(512, 3);
   const w = new WriteCollector(512, d, false, limits);
   assert.equal(w.complete, true);
   assert.strictEqual(w.data, d);
+  assert.equal(w.placement(0, 512), undefined, 'a complete write is never received into');
 });
 
 test('data received in place: the home of the immediate data becomes the write buffer, placed Data-Outs are not copied again', () => {

@@ -3,13 +3,14 @@
 // reading) must not change the bytes sent; the pages are released once written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IscsiServer } from '../../src/links/iscsi/index.ts';
 import { frameOut } from '../../src/links/iscsi/framing.ts';
 import { encodeDataIn } from '../../src/links/iscsi/pdu-out.ts';
 import { ScsiTarget } from '../../src/scsi/target.ts';
 import { SegmentCursor } from '../../src/scsi/data-in.ts';
+import { writeBuffers } from '../../src/backing/buffer-pool.ts';
 import { TestInitiator } from '../helpers/iscsi-initiator.ts';
 import { cdb10, diskConfig, openDisk, tempDir } from '../helpers/scsi-harness.ts';
 
@@ -123,4 +124,39 @@ test('Data-In from pinned pieces frames like one buffer, data digest included', 
     assert.deepEqual(Buffer.concat(many), Buffer.concat(one), `a ${len}-byte PDU`);
   }
   assert.deepEqual(cursor.take(10), [], 'all taken');
+});
+
+test('WRITE data received whole in its command sits in a pooled buffer that goes back once the command is done', async () => {
+  const t = await tempDir();
+  const file = join(t.dir, 'w.img');
+  await writeFile(file, Buffer.alloc(MiB));
+  const lu = await openDisk(diskConfig({ file }));
+  const server = new IscsiServer({ host: '127.0.0.1', port: 0, targets: [{ iqn: IQN, port: new ScsiTarget(new Map([[0, lu]])) }], nopInterval: 0 });
+  const { port } = await server.listen();
+  const ini = await login(port, 3);
+  try {
+    for (let i = 0; i < 2; i++) {
+      ini.send({ opcode: 0x01, flags: 0x81, lun: 0, itt: ini.itt(), w20: 0, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: Buffer.alloc(16) });
+      await ini.recv();
+    }
+    const write = async (lba: number, fill: number) => {
+      ini.send({ opcode: 0x01, flags: 0xa1, lun: 0, itt: ini.itt(), w20: 4096, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: cdb10(0x2a, lba, 8) }, Buffer.alloc(4096, fill));
+      const r = await ini.recv();
+      assert.equal(r.bhs[3], 0, 'GOOD');
+    };
+    await write(0, 0x11);
+    const stats = { ...writeBuffers.stats };
+    const idle = writeBuffers.idle;
+    for (let i = 1; i <= 20; i++) await write(i * 8, i);
+    assert.equal(writeBuffers.stats.allocated, stats.allocated, 'no new buffer: each write reused the one the last gave back');
+    assert.equal(writeBuffers.stats.reused - stats.reused, 20);
+    assert.equal(writeBuffers.idle, idle);
+    const data = await readFile(file); // no page cache of ours: acknowledged writes are in the file
+    for (let i = 0; i <= 20; i++) assert.ok(data.subarray(i * 4096, (i + 1) * 4096).every((b) => b === (i === 0 ? 0x11 : i)), `block run ${i}: its own data`);
+  } finally {
+    ini.close();
+    await server.close(1000);
+    await lu.close();
+    await t.cleanup();
+  }
 });

@@ -20,6 +20,8 @@ export interface RawPdu {
    * collects the rest of its data there instead of copying.
    */
   readonly dataHome?: Buffer | undefined;
+  /** dataHome came from the write buffer pool: whoever ends up with the PDU gives it back (or drops it). */
+  readonly dataPooled?: boolean;
 }
 
 /** A PDU the target sends: BHS (+ optional AHS) and a data segment kept separate. */

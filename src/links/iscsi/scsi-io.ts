@@ -7,10 +7,12 @@ import type { ScsiCommand, ScsiResponse, TaskAttribute } from '../../scsi/comman
 import { PinnedData, releaseData, SegmentCursor } from '../../scsi/data-in.ts';
 import { Opcode, RESERVED_TAG, RejectReason, SamStatus, ScsiCmdFlag, ScsiRespCode } from './constants.ts';
 import type { IscsiConnection } from './connection.ts';
+import type { DataPlacement } from './framing.ts';
 import { encodeDataIn, encodeR2T, encodeScsiResponse, NO_RESIDUAL, residualOf, type Residual } from './pdu-out.ts';
 import type { DataOutPdu, OutPdu, ScsiCommandPdu } from './pdu.ts';
 import { newTask, type Task } from './session.ts';
 import { DataOutError, WriteCollector } from './write-data.ts';
+import { writeBuffers } from '../../backing/buffer-pool.ts';
 
 /**
  * A ScsiResponse may say how many bytes of data-out its CDB called for, so that the link can
@@ -67,8 +69,10 @@ export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void 
       throw e;
     }
   }
+  const pooled = pdu.raw.dataPooled ? pdu.raw.dataHome : undefined;
   const task = newTask({ itt: pdu.itt, cmdSN: pdu.cmdSN, immediate: pdu.immediate, lun: pdu.lun, pdu, writer, failWith }, () => {
     if (!pdu.immediate) s.release();
+    if (pooled) writeBuffers.give(pooled); // the command is done with its data-out
   });
   s.tasks.set(pdu.itt, task);
   conn.ctx.counters.dataOutBytes += pdu.data.length;
@@ -89,7 +93,7 @@ export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void 
  * straight into its write's buffer, and the immediate data of a write whose data continues in
  * Data-Outs into the start of a buffer for the whole write. One copy from the socket, no other.
  */
-export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: number): { view: Buffer; home?: Buffer } | undefined {
+export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: number): ReturnType<DataPlacement> {
   const s = conn.session;
   if (!s) return undefined;
   const op = bhs[0]! & 0x3f;
@@ -101,7 +105,13 @@ export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: numbe
   }
   if (op === Opcode.ScsiCommand && (bhs[1]! & ScsiCmdFlag.Write) !== 0) {
     const edtl = bhs.readUInt32BE(20);
-    if (edtl <= length || edtl > conn.ctx.options.maxWriteBytes || s.tasks.has(bhs.readUInt32BE(16))) return undefined;
+    if (edtl < length || edtl > conn.ctx.options.maxWriteBytes || s.tasks.has(bhs.readUInt32BE(16))) return undefined;
+    if (edtl === length && (bhs[1]! & ScsiCmdFlag.Final) !== 0) {
+      // all its data is here: a pooled buffer, back to the pool when the command is done (the
+      // handlers copy what they keep of data-out). Never a placement target: it expects no Data-Out.
+      const home = writeBuffers.take(length);
+      return { view: home.subarray(0, length), home, pooled: true };
+    }
     const home = Buffer.allocUnsafe(edtl);
     return { view: home.subarray(0, length), home };
   }

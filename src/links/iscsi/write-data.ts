@@ -178,7 +178,8 @@ export class WriteCollector {
   /** Where a Data-Out's data of `length` bytes at `offset` belongs, to be received there (or undefined). */
   placement(offset: number, length: number): Buffer | undefined {
     const b = this.buf;
-    if (!b || offset < 0 || offset + length > b.length) return undefined;
+    // complete: no Data-Out belongs here (one would be refused), and the buffer may go back to a pool
+    if (!b || this.complete || offset < 0 || offset + length > b.length) return undefined;
     return b.subarray(offset, offset + length);
   }
 
