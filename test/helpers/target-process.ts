@@ -20,7 +20,8 @@ export interface RunningTarget {
 
 /** Starts the CLI and waits until it reports `devices` served LUNs (JSON status lines). */
 export async function startTarget(args: string[], devices = 1, timeoutMs = 20_000): Promise<RunningTarget> {
-  const proc = spawn(process.execPath, [CLI, '--json', '--portal', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // the executable itself, as a user runs it (its #! line carries the V8 flags)
+  const proc = spawn(CLI, ['--json', '--portal', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const served: Served[] = [];
@@ -83,5 +84,5 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<To
 
 /** Runs the CLI to completion (for start-up error cases). */
 export function runCli(args: string[], timeoutMs = 20_000): Promise<ToolResult> {
-  return run(process.execPath, [CLI, ...args], timeoutMs);
+  return run(CLI, args, timeoutMs);
 }
