@@ -5,10 +5,10 @@
 // whole file once (BENCH_WARMUP seconds of 1 MiB sequential reads). BENCH_VARIANTS=0,1,3 picks
 // variants by index. Reported, never asserted.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cells, FILE_BYTES, load, LOAD, median, ROUNDS, SECONDS, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
+import { benchImage, cells, load, LOAD, median, ROUNDS, SECONDS, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
 
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 8);
 
@@ -31,7 +31,7 @@ async function main() {
   try {
     for (const [i, v] of variants.entries()) {
       const file = join(dir, `v${i}.img`);
-      await writeFile(file, Buffer.alloc(FILE_BYTES, 0x42));
+      await benchImage(file);
       targets.push(await startOurs(v.name, [...v.args, `bench${i}`, file]));
     }
     // warm-up: sequential reads over the whole file fill each cache (and fault its memory in)

@@ -3,11 +3,11 @@
 // Prints IOPS, MiB/s, p50/p99 latency, target CPU (% of one core) and the ratio ours/tgt.
 // Results are reported, never asserted.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTgt } from '../test/helpers/tgt-process.ts';
-import { cells, FILE_BYTES, loadAll, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
+import { benchImage, cells, loadAll, LOAD, loopbackCeiling, median, ROUNDS, SECONDS, SEQREAD_CEILING_GOAL, startOurs, WORKLOADS, type Sample, type Target } from './load.ts';
 
 async function startTgtLun(name: string, backing: string, nullio: boolean): Promise<Target> {
   const t = await startTgt({ name, backing, bstype: nullio ? 'null' : undefined });
@@ -28,8 +28,8 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'fileio-bench-'));
   const fileA = join(dir, 'ours.img');
   const fileB = join(dir, 'tgt.img');
-  // Pre-filled (not sparse) and page-cached, identical for both targets.
-  for (const f of [fileA, fileB]) await writeFile(f, Buffer.alloc(FILE_BYTES, 0x42));
+  // identical for both targets
+  for (const f of [fileA, fileB]) await benchImage(f);
   // Two targets, one initiator session each at the same time (2null): what a second core brings.
   const setups = [
     { lun: 'file', ours: () => startOurs('file', ['bench', fileA]), tgt: () => startTgtLun('file', fileB, false), workloads: WORKLOADS },
