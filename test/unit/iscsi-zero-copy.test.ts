@@ -11,7 +11,7 @@ import { encodeDataIn } from '../../src/links/iscsi/pdu-out.ts';
 import { ScsiTarget } from '../../src/scsi/target.ts';
 import { SegmentCursor } from '../../src/scsi/data-in.ts';
 import { writeBuffers } from '../../src/backing/buffer-pool.ts';
-import { TestInitiator } from '../helpers/iscsi-initiator.ts';
+import { buildBhs, TestInitiator } from '../helpers/iscsi-initiator.ts';
 import { cdb10, diskConfig, openDisk, tempDir } from '../helpers/scsi-harness.ts';
 
 const IQN = 'iqn.2026-11.test:zc';
@@ -153,6 +153,68 @@ test('WRITE data received whole in its command sits in a pooled buffer that goes
     assert.equal(writeBuffers.idle, idle);
     const data = await readFile(file); // no page cache of ours: acknowledged writes are in the file
     for (let i = 0; i <= 20; i++) assert.ok(data.subarray(i * 4096, (i + 1) * 4096).every((b) => b === (i === 0 ? 0x11 : i)), `block run ${i}: its own data`);
+  } finally {
+    ini.close();
+    await server.close(1000);
+    await lu.close();
+    await t.cleanup();
+  }
+});
+
+test('a write collected from Data-Outs reuses a pooled buffer; one still being received into when its command fails is not handed out again', async () => {
+  const t = await tempDir();
+  const file = join(t.dir, 'r2t.img');
+  await writeFile(file, Buffer.alloc(MiB));
+  const lu = await openDisk(diskConfig({ file }));
+  const server = new IscsiServer({ host: '127.0.0.1', port: 0, targets: [{ iqn: IQN, port: new ScsiTarget(new Map([[0, lu]])) }], nopInterval: 0 });
+  const { port } = await server.listen();
+  const ini = await login(port, 4); // InitialR2T=Yes: the data after the immediate part is solicited
+  const K64 = 64 * 1024;
+  try {
+    for (let i = 0; i < 2; i++) {
+      ini.send({ opcode: 0x01, flags: 0x81, lun: 0, itt: ini.itt(), w20: 0, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: Buffer.alloc(16) });
+      await ini.recv();
+    }
+    /** WRITE(10) of 64 KiB at `lba`: 8 KiB immediate, the rest after the R2T. */
+    const write = async (lba: number, data: Buffer) => {
+      const itt = ini.itt();
+      ini.send({ opcode: 0x01, flags: 0xa1, lun: 0, itt, w20: K64, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: cdb10(0x2a, lba, 128) }, data.subarray(0, 8192));
+      const r2t = await ini.recv();
+      assert.equal(r2t.bhs[0], 0x31, 'R2T');
+      ini.send({ opcode: 0x05, flags: 0x80, lun: 0, itt, w20: r2t.bhs.readUInt32BE(20), w28: ini.expStatSN, w36: 0, w40: 8192 }, data.subarray(8192));
+      const r = await ini.recv();
+      assert.equal(r.bhs[3], 0, 'GOOD');
+      return itt;
+    };
+    await write(0, Buffer.alloc(K64, 1));
+    const allocated = writeBuffers.stats.allocated;
+    for (let i = 1; i <= 5; i++) await write(i * 128, Buffer.alloc(K64, i + 1));
+    assert.equal(writeBuffers.stats.allocated, allocated, 'the writes reused one buffer');
+
+    // A write whose first Data-Out is bad (wrong DataSN) fails while the next Data-Out for it is
+    // half received into its buffer: that buffer must not go back to the pool (another
+    // connection could take it and get the rest of those bytes).
+    const idle = writeBuffers.idle;
+    const itt = ini.itt();
+    ini.send({ opcode: 0x01, flags: 0xa1, lun: 0, itt, w20: K64, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: cdb10(0x2a, 6 * 128, 128) }, Buffer.alloc(8192, 0xee));
+    const r2t = await ini.recv();
+    assert.equal(writeBuffers.idle, idle - K64, 'the write holds a pooled buffer');
+    const ttt = r2t.bhs.readUInt32BE(20);
+    const bad = Buffer.concat([buildBhs({ opcode: 0x05, flags: 0x00, lun: 0, itt, w20: ttt, w36: 5, w40: 8192 }, 4096), Buffer.alloc(4096, 0xee)]);
+    const next = Buffer.concat([buildBhs({ opcode: 0x05, flags: 0x80, lun: 0, itt, w20: ttt, w36: 1, w40: 12288 }, K64 - 12288), Buffer.alloc(K64 - 12288, 0xee)]);
+    ini.sendRaw(Buffer.concat([bad, next.subarray(0, 48 + 1024)]));
+    const failed = await ini.recv();
+    assert.equal(failed.bhs[0], 0x21);
+    assert.equal(failed.bhs[3], 0x02, 'CHECK CONDITION for the bad Data-Out');
+    assert.equal(writeBuffers.idle, idle - K64, 'not given back while bytes may still arrive into it');
+    ini.sendRaw(next.subarray(48 + 1024)); // the rest of the stale Data-Out: discarded
+    const good = Buffer.alloc(K64, 0x77);
+    await write(7 * 128, good);
+    assert.equal(writeBuffers.stats.allocated, allocated + 1, 'the next write got a new buffer: the stale one is left to the GC');
+    const disk = await readFile(file);
+    for (let i = 0; i <= 5; i++) assert.ok(disk.subarray(i * K64, (i + 1) * K64).every((b) => b === i + 1), `write ${i}`);
+    assert.ok(disk.subarray(6 * K64, 7 * K64).every((b) => b === 0), 'the failed write wrote nothing');
+    assert.ok(disk.subarray(7 * K64, 8 * K64).equals(good), 'the next write has exactly its own data');
   } finally {
     ini.close();
     await server.close(1000);

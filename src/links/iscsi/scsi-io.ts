@@ -72,7 +72,7 @@ export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void 
   const pooled = pdu.raw.dataPooled ? pdu.raw.dataHome : undefined;
   const task = newTask({ itt: pdu.itt, cmdSN: pdu.cmdSN, immediate: pdu.immediate, lun: pdu.lun, pdu, writer, failWith }, () => {
     if (!pdu.immediate) s.release();
-    if (pooled) writeBuffers.give(pooled); // the command is done with its data-out
+    if (pooled && !writer?.receiving) writeBuffers.give(pooled); // the command is done with its data-out
   });
   s.tasks.set(pdu.itt, task);
   conn.ctx.counters.dataOutBytes += pdu.data.length;
@@ -106,14 +106,10 @@ export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: numbe
   if (op === Opcode.ScsiCommand && (bhs[1]! & ScsiCmdFlag.Write) !== 0) {
     const edtl = bhs.readUInt32BE(20);
     if (edtl < length || edtl > conn.ctx.options.maxWriteBytes || s.tasks.has(bhs.readUInt32BE(16))) return undefined;
-    if (edtl === length && (bhs[1]! & ScsiCmdFlag.Final) !== 0) {
-      // all its data is here: a pooled buffer, back to the pool when the command is done (the
-      // handlers copy what they keep of data-out). Never a placement target: it expects no Data-Out.
-      const home = writeBuffers.take(length);
-      return { view: home.subarray(0, length), home, pooled: true };
-    }
-    const home = Buffer.allocUnsafe(edtl);
-    return { view: home.subarray(0, length), home };
+    // A pooled buffer for the whole write, back to the pool when the command is done (handlers
+    // copy what they keep of data-out) unless a Data-Out is still being received into it.
+    const home = writeBuffers.take(edtl);
+    return { view: home.subarray(0, length), home, pooled: true };
   }
   return undefined;
 }

@@ -65,6 +65,7 @@ export class WriteCollector {
   private nextR2TOffset = 0;
   private r2tSN = 0;
   private readonly outstanding = new Map<number, Sequence>();
+  private openPlacements = 0;
 
   /**
    * @param immediate data carried by the SCSI Command PDU
@@ -139,6 +140,8 @@ export class WriteCollector {
 
   /** Validates and stores one Data-Out. Throws DataOutError on any inconsistency. */
   accept(d: DataOutFields): void {
+    const b = this.buf;
+    if (b && d.data.buffer === b.buffer && d.data.byteOffset >= b.byteOffset && d.data.byteOffset < b.byteOffset + b.length) this.openPlacements--;
     const len = d.data.length;
     if (d.ttt === RESERVED_TAG) {
       if (!this.unsolicitedOpen) throw new DataOutError('unsolicited Data-Out outside the unsolicited burst');
@@ -180,7 +183,16 @@ export class WriteCollector {
     const b = this.buf;
     // complete: no Data-Out belongs here (one would be refused), and the buffer may go back to a pool
     if (!b || this.complete || offset < 0 || offset + length > b.length) return undefined;
+    this.openPlacements++;
     return b.subarray(offset, offset + length);
+  }
+
+  /**
+   * Data-Outs received into the buffer (placement()) that were not accepted yet: while one is,
+   * bytes may still arrive into the buffer, so it must not be handed to anyone else.
+   */
+  get receiving(): boolean {
+    return this.openPlacements > 0;
   }
 
   private put(offset: number, data: Buffer): void {
