@@ -90,6 +90,19 @@ describe('three targets on three threads', () => {
     assert.match(none.stderr, /no device "nosuch" \(devices: d1, n1, d2, cd\)/);
   });
 
+  test('SIGUSR2 reaches the other threads: a grown image is served at its new size', async () => {
+    await truncate(join(dir, 'd2.img'), 16 * MiB);
+    target.proc.kill('SIGUSR2');
+    let last = '';
+    for (let i = 0; i < 50; i++) {
+      const r = await run('iscsi-readcapacity16', [url('d2')]);
+      last = r.stdout;
+      if (/^RETURNED LOGICAL BLOCK ADDRESS:32767$/m.test(last)) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.fail(`d2 still reports ${last}`);
+  });
+
   test('SIGTERM stops every thread and exits 0', async () => {
     assert.equal(await target.stop('SIGTERM'), 0);
     assert.equal((target.stderr().match(/iscsi target stopped/g) ?? []).length, 3);
