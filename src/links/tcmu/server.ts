@@ -52,6 +52,45 @@ export interface TcmuServerStats {
   dropped: number;
 }
 
+/**
+ * The ScsiCommand of a ring entry. TCMU does not say whether the iovecs are Data-Out or Data-In;
+ * only a command that reads its data-out (WRITE, MODE SELECT, ...) gathers it, lazily, so reads
+ * cost no copy. A class, so the getter sits on the prototype: an object literal with a getter is
+ * built in dictionary mode (measured 420 ns instead of 15, and slow reads of every field).
+ */
+class RingCommand implements ScsiCommand {
+  readonly cdb: Buffer;
+  readonly lun = 0;
+  readonly tag: number;
+  readonly attribute = 'simple' as const;
+  readonly expectedLength: number;
+  readonly nexus: Nexus;
+  readonly signal: AbortSignal;
+  private readonly cmd: TcmuCommand;
+  private readonly ring: TcmuRing;
+  private gathered: Buffer | undefined;
+
+  constructor(cmd: TcmuCommand, ring: TcmuRing, nexus: Nexus, signal: AbortSignal) {
+    this.cmd = cmd;
+    this.ring = ring;
+    this.cdb = cmd.cdb;
+    this.tag = cmd.cmdId;
+    this.expectedLength = cmd.direction === 'bidi' ? cmd.bidiLength : cmd.dataLength;
+    this.nexus = nexus;
+    this.signal = signal;
+  }
+
+  get dataOut(): Buffer | undefined {
+    const cmd = this.cmd;
+    if (cmd.dataLength === 0) return undefined;
+    if (this.gathered === undefined) {
+      if (this.ring.inFlight(cmd.cmdId) !== cmd) throw new Error('data-out read after the command left the ring');
+      this.gathered = this.ring.gatherData(cmd);
+    }
+    return this.gathered;
+  }
+}
+
 interface Running {
   readonly cmd: TcmuCommand;
   readonly ac: AbortController;
@@ -161,26 +200,7 @@ export class TcmuServer {
     this.#running.set(cmd.cmdId, running);
     const gen = this.#generation;
     const ring = this.ring;
-    let dataOut: Buffer | undefined;
-    // TCMU does not say whether the iovecs are Data-Out or Data-In; only a command that reads
-    // its data-out (WRITE, MODE SELECT, ...) gathers it, lazily, so reads cost no copy.
-    const sc = {
-      cdb: cmd.cdb,
-      nexus: this.#o.nexus,
-      lun: 0,
-      tag: cmd.cmdId,
-      attribute: 'simple',
-      expectedLength: cmd.direction === 'bidi' ? cmd.bidiLength : cmd.dataLength,
-      signal: ac.signal,
-      get dataOut(): Buffer | undefined {
-        if (cmd.dataLength === 0) return undefined;
-        if (dataOut === undefined) {
-          if (ring.inFlight(cmd.cmdId) !== cmd) throw new Error('data-out read after the command left the ring');
-          dataOut = ring.gatherData(cmd);
-        }
-        return dataOut;
-      },
-    } as ScsiCommand;
+    const sc = new RingCommand(cmd, ring, this.#o.nexus, ac.signal);
     let p: Promise<ScsiResponse>;
     try {
       p = this.#o.lu.execute(sc);
