@@ -9,6 +9,7 @@
 // status non-zero (a fast-but-wrong result must not look like a win).
 //
 // Environment: TCMU_BENCH_ROUNDS (2), TCMU_BENCH_FIO_SECONDS (4 per fio run, after a 1 s ramp),
+// TCMU_BENCH_WARMUP_SECONDS (15 of random I/O per LUN before the rounds, not measured),
 // TCMU_BENCH_SIZE_MB (128, image size), TCMU_BENCH_ONLY=ours|runner, FILEIO_VM_VERBOSE=1 (stream
 // the guest console), FILEIO_VM_KEEP=1 (keep the share with bench.tsv and the fio JSON files).
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -83,7 +84,8 @@ export async function runTcmuBench(): Promise<number> {
   vm.buildInitramfs(kernel, join(share, 'initramfs.cpio'));
   const loadBefore = loadavg();
   log(`kernel ${kernel.kver}, tcmu-runner tree ${runner.root}, ${rounds} rounds, fio ${fioSecs} s, share ${share}, host load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
-  const env: Record<string, string> = { RESULTS: share, REPO, RUNNER_ROOT: runner.root, ROUNDS: String(rounds), FIO_SECS: String(fioSecs), SIZE_MB: String(sizeMb) };
+  const warmupSecs = Number(process.env.TCMU_BENCH_WARMUP_SECONDS ?? 15);
+  const env: Record<string, string> = { RESULTS: share, REPO, RUNNER_ROOT: runner.root, ROUNDS: String(rounds), FIO_SECS: String(fioSecs), SIZE_MB: String(sizeMb), WARMUP_SECS: String(warmupSecs) };
   if (process.env.TCMU_BENCH_ONLY) env.ONLY = process.env.TCMU_BENCH_ONLY;
   const r = await runGuest(vm, kernel, { script: 'bench/tcmu-guest.sh', share, timeoutMs: 20 * 60_000, env });
   const loadAfter = loadavg();
@@ -152,7 +154,7 @@ export async function runTcmuBench(): Promise<number> {
   console.log('');
   console.log(`## TCMU: ${LABEL.ours} vs ${LABEL.runner} (${meta.get('runner_version') ?? '?'}, qcow handler on a raw image), one VM, same kernel, interleaved A B`);
   console.log(`kernel ${meta.get('kernel') ?? kernel.kver}, ${meta.get('guest_cpus') ?? '?'} guest vCPU (qemu TCG), ${sizeMb} MiB images on guest tmpfs, hw_max_sectors/max_data_area_mb: ours ${meta.get('ours_attr') ?? '?'}, runner ${meta.get('runner_attr') ?? '?'}; devices ours ${meta.get('ours_dev') ?? '?'}, runner ${meta.get('runner_dev') ?? '?'}`);
-  console.log(`${rounds} rounds; fio ${fioSecs} s per run after a 1 s ramp; ✓ = the 64 MiB written read back identical through the LUN (O_DIRECT) and in the image file`);
+  console.log(`${rounds} rounds after a ${meta.get('warmup_secs') ?? '?'} s random read/write warm-up of each LUN; fio ${fioSecs} s per run after a 1 s ramp; ✓ = the 64 MiB written read back identical through the LUN (O_DIRECT) and in the image file`);
   console.log('');
   console.log(table(rows));
   console.log('');
