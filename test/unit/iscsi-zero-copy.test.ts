@@ -126,19 +126,31 @@ test('Data-In from pinned pieces frames like one buffer, data digest included', 
   assert.deepEqual(cursor.take(10), [], 'all taken');
 });
 
-test('WRITE data received whole in its command sits in a pooled buffer that goes back once the command is done', async () => {
+/** A 1 MiB disk image (no page cache of ours) behind a server, one logged-in session with its unit attentions cleared. */
+async function diskSession(isid: number) {
   const t = await tempDir();
-  const file = join(t.dir, 'w.img');
+  const file = join(t.dir, `d${isid}.img`);
   await writeFile(file, Buffer.alloc(MiB));
   const lu = await openDisk(diskConfig({ file }));
   const server = new IscsiServer({ host: '127.0.0.1', port: 0, targets: [{ iqn: IQN, port: new ScsiTarget(new Map([[0, lu]])) }], nopInterval: 0 });
   const { port } = await server.listen();
-  const ini = await login(port, 3);
+  const ini = await login(port, isid);
+  for (let i = 0; i < 2; i++) {
+    ini.send({ opcode: 0x01, flags: 0x81, lun: 0, itt: ini.itt(), w20: 0, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: Buffer.alloc(16) });
+    await ini.recv();
+  }
+  const close = async () => {
+    ini.close();
+    await server.close(1000);
+    await lu.close();
+    await t.cleanup();
+  };
+  return { file, ini, close };
+}
+
+test('WRITE data received whole in its command sits in a pooled buffer that goes back once the command is done', async () => {
+  const { file, ini, close } = await diskSession(3);
   try {
-    for (let i = 0; i < 2; i++) {
-      ini.send({ opcode: 0x01, flags: 0x81, lun: 0, itt: ini.itt(), w20: 0, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: Buffer.alloc(16) });
-      await ini.recv();
-    }
     const write = async (lba: number, fill: number) => {
       ini.send({ opcode: 0x01, flags: 0xa1, lun: 0, itt: ini.itt(), w20: 4096, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: cdb10(0x2a, lba, 8) }, Buffer.alloc(4096, fill));
       const r = await ini.recv();
@@ -154,27 +166,14 @@ test('WRITE data received whole in its command sits in a pooled buffer that goes
     const data = await readFile(file); // no page cache of ours: acknowledged writes are in the file
     for (let i = 0; i <= 20; i++) assert.ok(data.subarray(i * 4096, (i + 1) * 4096).every((b) => b === (i === 0 ? 0x11 : i)), `block run ${i}: its own data`);
   } finally {
-    ini.close();
-    await server.close(1000);
-    await lu.close();
-    await t.cleanup();
+    await close();
   }
 });
 
 test('a write collected from Data-Outs reuses a pooled buffer; one still being received into when its command fails is not handed out again', async () => {
-  const t = await tempDir();
-  const file = join(t.dir, 'r2t.img');
-  await writeFile(file, Buffer.alloc(MiB));
-  const lu = await openDisk(diskConfig({ file }));
-  const server = new IscsiServer({ host: '127.0.0.1', port: 0, targets: [{ iqn: IQN, port: new ScsiTarget(new Map([[0, lu]])) }], nopInterval: 0 });
-  const { port } = await server.listen();
-  const ini = await login(port, 4); // InitialR2T=Yes: the data after the immediate part is solicited
+  const { file, ini, close } = await diskSession(4); // InitialR2T=Yes: the data after the immediate part is solicited
   const K64 = 64 * 1024;
   try {
-    for (let i = 0; i < 2; i++) {
-      ini.send({ opcode: 0x01, flags: 0x81, lun: 0, itt: ini.itt(), w20: 0, w24: ini.cmdSN++, w28: ini.expStatSN, cdb: Buffer.alloc(16) });
-      await ini.recv();
-    }
     /** WRITE(10) of 64 KiB at `lba`: 8 KiB immediate, the rest after the R2T. */
     const write = async (lba: number, data: Buffer) => {
       const itt = ini.itt();
@@ -216,9 +215,6 @@ test('a write collected from Data-Outs reuses a pooled buffer; one still being r
     assert.ok(disk.subarray(6 * K64, 7 * K64).every((b) => b === 0), 'the failed write wrote nothing');
     assert.ok(disk.subarray(7 * K64, 8 * K64).equals(good), 'the next write has exactly its own data');
   } finally {
-    ini.close();
-    await server.close(1000);
-    await lu.close();
-    await t.cleanup();
+    await close();
   }
 });
