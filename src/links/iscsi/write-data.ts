@@ -64,7 +64,8 @@ export class WriteCollector {
   private readonly unsolicitedLimit: number;
   private nextR2TOffset = 0;
   private r2tSN = 0;
-  private readonly outstanding = new Map<number, Sequence>();
+  /** R2T sequences not completed yet, by TTT (made for the first R2T: most writes need none). */
+  private outstanding: Map<number, Sequence> | undefined;
   private openPlacements = 0;
 
   /**
@@ -99,7 +100,7 @@ export class WriteCollector {
 
   /** All data is in. */
   get complete(): boolean {
-    return !this.unsolicitedOpen && this.outstanding.size === 0 && this.nextR2TOffset >= this.edtl;
+    return !this.unsolicitedOpen && (this.outstanding?.size ?? 0) === 0 && this.nextR2TOffset >= this.edtl;
   }
 
   /** Bytes received so far. */
@@ -120,7 +121,7 @@ export class WriteCollector {
   /** R2Ts to send now (call after construction and after every accepted Data-Out). */
   nextR2Ts(allocTtt: () => number): R2TRequest[] {
     const out: R2TRequest[] = [];
-    while (!this.unsolicitedOpen && this.outstanding.size < this.limits.maxOutstandingR2T && this.nextR2TOffset < this.edtl) {
+    while (!this.unsolicitedOpen && (this.outstanding?.size ?? 0) < this.limits.maxOutstandingR2T && this.nextR2TOffset < this.edtl) {
       const length = Math.min(this.limits.maxBurstLength, this.edtl - this.nextR2TOffset);
       const seq: Sequence = {
         ttt: allocTtt(),
@@ -132,7 +133,7 @@ export class WriteCollector {
         nextDataSN: 0,
       };
       this.nextR2TOffset += length;
-      this.outstanding.set(seq.ttt, seq);
+      (this.outstanding ??= new Map()).set(seq.ttt, seq);
       out.push({ ttt: seq.ttt, r2tSN: seq.r2tSN, offset: seq.offset, length });
     }
     return out;
@@ -161,7 +162,7 @@ export class WriteCollector {
       }
       return;
     }
-    const seq = this.outstanding.get(d.ttt);
+    const seq = this.outstanding?.get(d.ttt);
     if (!seq) throw new DataOutError(`Data-Out with unknown Target Transfer Tag 0x${d.ttt.toString(16)}`, TTT_ERROR);
     if (d.dataSN !== seq.nextDataSN) throw new DataOutError(`DataSN ${d.dataSN}, expected ${seq.nextDataSN}`);
     if (d.bufferOffset !== seq.nextOffset) throw new DataOutError(`Buffer Offset ${d.bufferOffset}, expected ${seq.nextOffset}`, OFFSET_ERROR);
@@ -169,7 +170,7 @@ export class WriteCollector {
     this.put(d.bufferOffset, d.data);
     seq.nextOffset += len;
     seq.nextDataSN++;
-    if (seq.nextOffset === seq.end) this.outstanding.delete(d.ttt);
+    if (seq.nextOffset === seq.end) this.outstanding!.delete(d.ttt);
     else if (d.final) throw new DataOutError(`F bit at ${seq.nextOffset}, before the end of the R2T burst at ${seq.end}`);
   }
 
