@@ -167,17 +167,12 @@ export class FileStore implements BlockStore {
     const buf = ioBuffer(length);
     let got: number;
     try {
-      got = preadNoWait(this.fh.fd, buf, 0, length, offset);
+      got = this.readInline(buf, offset, length);
     } catch (e) {
-      return Promise.reject(new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e)));
-    }
-    if (got === length) {
-      this.stats.inlineReads++;
-      this.stats.bytesRead += length;
-      return Promise.resolve(buf);
+      return Promise.reject(e);
     }
     // Not (all) in the page cache, or at end of file: the rest on the threadpool.
-    return this.readFrom(buf, got > 0 ? got : 0, offset, length);
+    return got === length ? Promise.resolve(buf) : this.readFrom(buf, got, offset, length);
   }
 
   /**
@@ -189,20 +184,14 @@ export class FileStore implements BlockStore {
     const owned = readBuffers.take(length);
     const buf = owned.subarray(0, length);
     const pinned = new PinnedData([buf], length, () => readBuffers.give(owned));
-    let got = 0;
-    if (!this.o.direct && length <= INLINE_IO_BYTES) {
-      try {
-        got = Math.max(0, preadNoWait(this.fh.fd, buf, 0, length, offset));
-      } catch (e) {
-        pinned.release();
-        return Promise.reject(new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e)));
-      }
-      if (got === length) {
-        this.stats.inlineReads++;
-        this.stats.bytesRead += length;
-        return Promise.resolve(pinned);
-      }
+    let got: number;
+    try {
+      got = this.o.direct || length > INLINE_IO_BYTES ? 0 : this.readInline(buf, offset, length);
+    } catch (e) {
+      pinned.release();
+      return Promise.reject(e);
     }
+    if (got === length) return Promise.resolve(pinned);
     return this.readFrom(buf, got, offset, length).then(
       () => pinned,
       (e: unknown) => {
@@ -210,6 +199,24 @@ export class FileStore implements BlockStore {
         throw e;
       },
     );
+  }
+
+  /**
+   * preadv2(RWF_NOWAIT) of what the kernel's page cache has of [offset, offset+length) into buf:
+   * the bytes read (0 when none or it would block); throws a StoreError on an I/O error.
+   */
+  private readInline(buf: Buffer, offset: number, length: number): number {
+    let got: number;
+    try {
+      got = Math.max(0, preadNoWait(this.fh.fd, buf, 0, length, offset));
+    } catch (e) {
+      throw new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
+    }
+    if (got === length) {
+      this.stats.inlineReads++;
+      this.stats.bytesRead += length;
+    }
+    return got;
   }
 
   /** Reads [offset+done, offset+length) with FileHandle.read into buf (allocated when empty). */
@@ -240,15 +247,11 @@ export class FileStore implements BlockStore {
     let done = 0;
     if (!this.o.direct && bufs.length === 1 && length <= INLINE_IO_BYTES) {
       try {
-        done = Math.max(0, preadNoWait(this.fh.fd, bufs[0]!, 0, length, offset));
+        done = this.readInline(bufs[0]!, offset, length);
       } catch (e) {
-        return Promise.reject(new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e)));
+        return Promise.reject(e);
       }
-      if (done === length) {
-        this.stats.inlineReads++;
-        this.stats.bytesRead += length;
-        return Promise.resolve();
-      }
+      if (done === length) return Promise.resolve();
     }
     return this.readvFrom(bufs, done, offset, length);
   }
