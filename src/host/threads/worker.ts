@@ -33,7 +33,7 @@ async function run(): Promise<void> {
         link.adopt(m.fd, Buffer.from(m.received.buffer, m.received.byteOffset, m.received.byteLength));
         return;
       case 'request': {
-        const answer = m.req.cmd === 'resize' ? host.resize() : m.req.cmd === 'status' ? host.status() : host.handleControl(m.req);
+        const answer = m.req.cmd === 'resize' ? host.resize() : host.handleControl(m.req); // status, media
         answer.then(
           (result) => post({ type: 'reply', id: m.id, ok: true, result }),
           (e: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (e as Error).message }),

@@ -44,8 +44,6 @@ export class IscsiConnection implements SessionOwner {
   readonly ctx: ServerContext;
   readonly socket: Socket;
   readonly peer: string;
-  /** Reads land in a reusable buffer of ours (socket-reads.ts), not a fresh one per read. */
-  readonly adoptedReads: boolean;
   session: IscsiSession | undefined;
   params: SessionParams | undefined;
   cid = 0;
@@ -81,9 +79,8 @@ export class IscsiConnection implements SessionOwner {
    *   re-wrapped (adoptForReads), or a descriptor handed over by another thread (socketFromFd)
    */
   constructor(source: SocketSource, ctx: ServerContext) {
-    const { socket, adopted } = source((chunk) => this.onData(chunk));
+    const socket = source((chunk) => this.onData(chunk));
     this.socket = socket;
-    this.adoptedReads = adopted;
     this.ctx = ctx;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));

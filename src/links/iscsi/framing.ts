@@ -41,7 +41,7 @@ export interface FramedPdu extends RawPdu {
  * `length` bytes (the write buffer of the command it belongs to), or undefined for a buffer of
  * its own. `home`, when given, is the whole buffer the view starts, passed on as RawPdu.dataHome.
  */
-export type DataPlacement = (bhs: Buffer, length: number) => { view: Buffer; home?: Buffer; pooled?: boolean } | undefined;
+export type DataPlacement = (bhs: Buffer, length: number) => { view: Buffer; home?: Buffer } | undefined;
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const PAD = Buffer.alloc(4);
@@ -84,7 +84,6 @@ export class PduReader {
   private ahs: Buffer = EMPTY;
   private data: Buffer = EMPTY;
   private home: Buffer | undefined;
-  private pooled = false;
   private readonly scratch = Buffer.alloc(4);
 
   constructor(options: Partial<FramingOptions> = {}) {
@@ -213,7 +212,6 @@ export class PduReader {
     if (placed && placed.view.length === dsl) {
       this.data = placed.view;
       this.home = placed.home;
-      this.pooled = placed.pooled === true;
     } else this.data = ioBuffer(dsl);
     this.start(DATA, this.data);
   }
@@ -224,14 +222,13 @@ export class PduReader {
   }
 
   private finish(dataDigestError: boolean): void {
-    const pdu: FramedPdu = { bhs: this.bhs, ahs: this.ahs, data: this.data, dataHome: this.home, dataPooled: this.pooled, dataDigestError };
+    const pdu: FramedPdu = { bhs: this.bhs, ahs: this.ahs, data: this.data, dataHome: this.home, dataDigestError };
     this.queue.push(pdu);
     this.holding = !this.parseAhead;
     this.pduBytes = 0;
     this.ahs = EMPTY;
     this.data = EMPTY;
     this.home = undefined;
-    this.pooled = false;
     this.start(BHS_PIECE, Buffer.allocUnsafe(BHS_LENGTH));
   }
 

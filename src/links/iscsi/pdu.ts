@@ -17,11 +17,10 @@ export interface RawPdu {
   /**
    * When set, the data segment was received into the start of this buffer, which belongs to the
    * PDU and is long enough for the whole write it starts (ExpectedDataTransferLength): the write
-   * collects the rest of its data there instead of copying.
+   * collects the rest of its data there instead of copying. It comes from the write buffer pool:
+   * the task gives it back when it finishes (placeWriteData in scsi-io.ts).
    */
   readonly dataHome?: Buffer | undefined;
-  /** dataHome came from the write buffer pool: whoever ends up with the PDU gives it back (or drops it). */
-  readonly dataPooled?: boolean;
 }
 
 /** A PDU the target sends: BHS (+ optional AHS) and a data segment kept separate. */

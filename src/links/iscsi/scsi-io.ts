@@ -69,7 +69,7 @@ export function onScsiCommand(conn: IscsiConnection, pdu: ScsiCommandPdu): void 
       throw e;
     }
   }
-  const pooled = pdu.raw.dataPooled ? pdu.raw.dataHome : undefined;
+  const pooled = pdu.raw.dataHome;
   const task = newTask({ itt: pdu.itt, cmdSN: pdu.cmdSN, immediate: pdu.immediate, lun: pdu.lun, pdu, writer, failWith }, () => {
     if (!pdu.immediate) s.release();
     if (pooled && !writer?.receiving) writeBuffers.give(pooled); // the command is done with its data-out
@@ -109,7 +109,7 @@ export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: numbe
     // A pooled buffer for the whole write, back to the pool when the command is done (handlers
     // copy what they keep of data-out) unless a Data-Out is still being received into it.
     const home = writeBuffers.take(edtl);
-    return { view: home.subarray(0, length), home, pooled: true };
+    return { view: home.subarray(0, length), home };
   }
   return undefined;
 }

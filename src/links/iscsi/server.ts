@@ -232,7 +232,7 @@ export class IscsiServer {
   }
 
   private onConnection(socket: net.Socket): void {
-    this.addConnection((onBytes) => adoptForReads(socket, onBytes), () => socket.destroy());
+    this.addConnection((onBytes) => adoptForReads(socket, onBytes).socket, () => socket.destroy());
   }
 
   private addConnection(source: SocketSource, discard: () => void): IscsiConnection | undefined {

@@ -7,14 +7,14 @@
 // of the buffer before the callback returns (PduReader), so the buffer is reused at once.
 //
 // Where a later Node no longer lets us do this, the accepted socket is used as it is and emits
-// 'data' as usual: only the allocation saving is lost (adoptedReads tells which one happened).
+// 'data' as usual: only the allocation saving is lost (adoptForReads says which one happened).
 import net from 'node:net';
 
 /** The reusable buffer: the most one read brings (as much as one default-sized data segment). */
 export const READ_BUFFER_BYTES = 256 << 10;
 
 /** Makes a connection's socket; its reads go to `onBytes` (a view valid until it returns). */
-export type SocketSource = (onBytes: (chunk: Buffer) => void) => { socket: net.Socket; adopted: boolean };
+export type SocketSource = (onBytes: (chunk: Buffer) => void) => net.Socket;
 
 interface SocketInternals {
   _handle?: { readStart?: unknown; reading?: boolean; fd?: number } | null;
@@ -48,8 +48,8 @@ export function adoptForReads(accepted: net.Socket, onBytes: (chunk: Buffer) => 
 }
 
 /** A socket around a connected TCP descriptor handed to this thread (its reads as in adoptForReads). */
-export function socketFromFd(fd: number, onBytes: (chunk: Buffer) => void): { socket: net.Socket; adopted: boolean } {
-  return { socket: readingSocket({ fd }, onBytes), adopted: true };
+export function socketFromFd(fd: number, onBytes: (chunk: Buffer) => void): net.Socket {
+  return readingSocket({ fd }, onBytes);
 }
 
 /** A net.Socket over a handle or descriptor whose reads land in a reusable buffer of its own. */
