@@ -29,6 +29,15 @@ function heldStore(size: number) {
   return { store, writes };
 }
 
+/** A cache of `pages` pages, its page lock and a write-back into a held store (no age-based runs). */
+function writebackOver(pages: number) {
+  const cache = new PageCache(pages * PAGE_SIZE);
+  const lock = new RangeLock();
+  const { store, writes } = heldStore(1 << 20);
+  const wb = new Writeback({ cache, lock, store, dirtyAgeMs: 60_000 });
+  return { cache, lock, writes, wb };
+}
+
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 function dirtyPage(c: PageCache, page: number): number {
@@ -39,10 +48,7 @@ function dirtyPage(c: PageCache, page: number): number {
 }
 
 test('a run waiting for the page lock writes the pages it was given, not the frame that was reused for another page', async () => {
-  const cache = new PageCache(2 * PAGE_SIZE);
-  const lock = new RangeLock();
-  const { store, writes } = heldStore(1 << 20);
-  const wb = new Writeback({ cache, lock, store, dirtyAgeMs: 60_000 });
+  const { cache, lock, writes, wb } = writebackOver(2);
   try {
     const f = dirtyPage(cache, 5);
     const holdA = await lock.acquire(5n, 1, 'exclusive'); // a store write of page 5 in progress
@@ -69,10 +75,7 @@ test('a run waiting for the page lock writes the pages it was given, not the fra
 });
 
 test('pressure noticed while a write marks its pages dirty starts the write-back after the write, not inside it', async () => {
-  const cache = new PageCache(4 * PAGE_SIZE);
-  const lock = new RangeLock();
-  const { store, writes } = heldStore(1 << 20);
-  const wb = new Writeback({ cache, lock, store, dirtyAgeMs: 60_000 });
+  const { cache, writes, wb } = writebackOver(4);
   try {
     dirtyPage(cache, 0);
     dirtyPage(cache, 1);
