@@ -2,6 +2,7 @@
 // A link turns its wire format into ScsiCommand, hands it to a ScsiTarget (or straight to a
 // LogicalUnit when the kernel already routes by LUN) and turns the ScsiResponse back.
 import type { DataIn } from './data-in.ts';
+import type { UnitAttentions } from './unit-attention.ts';
 
 /** One I_T nexus: an initiator port talking to a target port (SAM-5 §4.7). */
 export interface Nexus {
@@ -83,6 +84,11 @@ export interface LogicalUnit {
   nexusLost(nexus: Nexus): void;
   /** Status for the CLI's status line (size, block size, counters). */
   describe(): Record<string, unknown>;
+  /**
+   * Optional: the LU's unit attention queues, for links whose kernel core keeps UAs itself
+   * (scst_user hands it the ones it owns and clears what it fans out).
+   */
+  readonly ua?: Pick<UnitAttentions, 'delegate' | 'clearOthers'>;
   /**
    * Optional: calls `listener` after the capacity READ CAPACITY reports changed (a resized
    * backing file), for links that must tell their kernel (scst_user DEVICE_CAPACITY_CHANGED).

@@ -9,17 +9,35 @@ function portKey(n: Nexus): string {
   return `${n.initiatorPort}\u0000${n.targetPort}`;
 }
 
+/** Says whether a UA is established and delivered by someone else (a kernel target core). */
+export type ExternalUa = (code: AscPair) => boolean;
+
 export class UnitAttentions {
   private readonly queues = new Map<string, AscPair[]>();
   /** Initiator/target port pairs whose nexus was lost: they get 29/07 when they come back. */
   private readonly lost = new Map<string, true>();
+  private external: ExternalUa = () => false;
+
+  /**
+   * Hands the UAs `external` matches to the transport: they are never queued here, the power-on
+   * and nexus-loss UAs of a new nexus included. A link whose kernel core keeps its own UA lists
+   * and acts on the UAs a device returns (SCST) sets this.
+   */
+  delegate(external: ExternalUa): void {
+    this.external = external;
+    for (const q of this.queues.values()) {
+      const kept = q.filter((c) => !external(c));
+      q.length = 0;
+      q.push(...kept);
+    }
+  }
 
   /** First command on a nexus: POWER ON (29/00), or I_T NEXUS LOSS OCCURRED (29/07) on a return. */
   touch(nexus: Nexus): void {
     if (this.queues.has(nexus.id)) return;
     const k = portKey(nexus);
     const first = this.lost.delete(k) ? Asc.I_T_NEXUS_LOSS_OCCURRED : Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET;
-    this.queues.set(nexus.id, [first]);
+    this.queues.set(nexus.id, this.external(first) ? [] : [first]);
   }
 
   known(nexusId: string): boolean {
@@ -29,7 +47,7 @@ export class UnitAttentions {
   /** Queues a UA for one nexus. Reset-class UAs (29/xx) replace everything else pending. */
   add(nexusId: string, code: AscPair): void {
     const q = this.queues.get(nexusId);
-    if (!q) return; // not yet seen: it will get its power-on UA anyway
+    if (!q || this.external(code)) return; // not yet seen: it will get its power-on UA anyway
     if (code.asc === 0x29) {
       q.length = 0;
       q.push(code);
@@ -65,6 +83,11 @@ export class UnitAttentions {
     const kept = q.filter((c) => !(c.asc === code.asc && c.ascq === code.ascq));
     q.length = 0;
     q.push(...kept);
+  }
+
+  /** Clears UAs of one kind for every nexus but `keepId` (a transport reported it to them). */
+  clearOthers(keepId: string, code: AscPair): void {
+    for (const id of this.queues.keys()) if (id !== keepId) this.clear(id, code);
   }
 
   /** The nexus is gone: drop its queue; remember the port pair for 29/07. */

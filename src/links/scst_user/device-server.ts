@@ -24,6 +24,7 @@ import type { OpenPort, ScstUserPort } from './port.ts';
 import { registerDevice, registrationFor, type DeviceRegistration, type MemoryReuse } from './registration.ts';
 import type { PendingReply } from './replies.ts';
 import { SessionTable } from './sessions.ts';
+import { scstCoreUas } from './unit-attentions.ts';
 import { ScstSysfs, type LunMapping } from './sysfs.ts';
 import { abortScope, doneStatus, luFunction, tmName } from './task-mgmt.ts';
 import type { VersionChoice } from './version-source.ts';
@@ -80,6 +81,9 @@ export class DeviceServer {
     this.registration = registrationFor(o.lu, o.memoryReuse);
     this.#sysfs = o.sysfs ?? new ScstSysfs();
     this.#sessions = new SessionTable(o.lu.name, (t) => this.#sysfs.relativeTargetPort(t));
+    // SCST's core keeps the reset, nexus-loss, LUN-map, capacity and mode-change UAs itself and
+    // must never get a 29h UA from us (unit-attentions.ts).
+    o.lu.ua?.delegate(scstCoreUas(o.lu.peripheralType));
     this.#exec = this.#newExecutor();
   }
 

@@ -14,9 +14,13 @@ import type { Session, SessionTable } from './sessions.ts';
 import type { AbortScope } from './task-mgmt.ts';
 import { IdleWaiters } from '../idle-waiters.ts';
 import { copyDataIn, releaseData } from '../../scsi/data-in.ts';
+import { scstCoreUas, unitAttentionOf } from './unit-attentions.ts';
+import type { ExternalUa } from '../../scsi/unit-attention.ts';
 
 const INTERNAL_FAILURE = fixedSense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
 const WRITE_PROTECTED = fixedSense(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
+
+const hex = (n: number): string => n.toString(16).padStart(2, '0');
 
 const ATTRIBUTES: readonly TaskAttribute[] = ['untagged', 'simple', 'ordered', 'head-of-queue', 'aca'];
 export const attributeOf = (queueType: number): TaskAttribute => ATTRIBUTES[queueType] ?? 'simple';
@@ -51,10 +55,12 @@ export class Executor {
   readonly #o: ExecutorOptions;
   readonly #running = new Map<number, Running>();
   readonly #idle = new IdleWaiters();
-  readonly stats = { commands: 0, aborted: 0, failed: 0, busy: 0, dropped: 0, dataIn: 0, dataOut: 0 };
+  readonly #coreUa: ExternalUa;
+  readonly stats = { commands: 0, aborted: 0, failed: 0, busy: 0, dropped: 0, dataIn: 0, dataOut: 0, coreUasWithheld: 0 };
 
   constructor(o: ExecutorOptions) {
     this.#o = o;
+    this.#coreUa = scstCoreUas(o.lu.peripheralType);
   }
 
   get inFlight(): number {
@@ -167,6 +173,18 @@ export class Executor {
       }
     }
     if (running.ac.signal.aborted) this.stats.aborted++;
+    const ua = status === Status.CHECK_CONDITION ? unitAttentionOf(sense) : undefined;
+    if (ua && this.#coreUa(ua)) {
+      // A UA the core owns would crash it (29h) or be doubled (unit-attentions.ts). The LU did not
+      // run the command; BUSY makes the initiator send it again.
+      this.stats.coreUasWithheld++;
+      this.#o.log('error', `${this.#o.lu.name}: withheld UNIT ATTENTION ${hex(ua.asc)}/${hex(ua.ascq)} from SCST's core (it keeps that one itself); answered BUSY`);
+      status = Status.BUSY;
+      sense = undefined;
+    } else if (ua) {
+      // The core copies it to the device's other sessions: they must not get ours as well.
+      this.#o.lu.ua?.clearOthers(running.session.nexus.id, ua);
+    }
     this.#o.reply({ kind: 'exec', cmd_h: c.cmd_h, status, resp_data_len: resp, pbuf, sense });
     if (this.#running.size === 0) this.#idle.wake();
   }
