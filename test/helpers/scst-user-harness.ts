@@ -102,6 +102,10 @@ export class GatedLu implements LogicalUnit {
     this.peripheralType = inner.peripheralType;
   }
 
+  get ua(): LogicalUnit['ua'] {
+    return this.inner.ua;
+  }
+
   async execute(cmd: ScsiCommand): Promise<ScsiResponse> {
     if (!this.#gate(cmd)) return this.inner.execute(cmd);
     const released = await new Promise<boolean>((resolve) => {

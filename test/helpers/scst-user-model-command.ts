@@ -18,6 +18,7 @@ import { readNum, readPtr, type UserMemory } from './scst-user-model-abi.ts';
 import { modelParse } from './scst-user-model-parser.ts';
 import { KERNEL_SENSE, type Outcome, type UCmd, type UcmdQueue, type Values } from './scst-user-model-queue.ts';
 import { PAGE, sgvPages, type CachedBuf, type SgvCache } from './scst-user-model-sgv.ts';
+import type { CoreUnitAttentions } from './scst-user-model-ua.ts';
 
 const EINVAL = 22;
 const EFAULT = 14;
@@ -62,14 +63,21 @@ export class ModelCmd {
   buf?: { pbuf: bigint; cached?: CachedBuf };
   aborted = false;
   done = false;
+  /** Reached the device while dev_double_ua_possible was set (cmd->double_ua_possible). */
+  doubleUaPossible = false;
   resolve!: (r: ModelResult) => void;
+  /** The kernel BUGged on this command. */
+  crash!: (e: Error) => void;
   readonly promise: Promise<ModelResult>;
   constructor(session: CommandSession, req: ModelRequest, ucmd: UCmd) {
     this.session = session;
     this.req = req;
     this.cdb = Buffer.from(req.cdb);
     this.ucmd = ucmd;
-    this.promise = new Promise((r) => (this.resolve = r));
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.crash = reject;
+    });
   }
 }
 
@@ -86,6 +94,7 @@ export interface CommandLifeOptions {
   readonly blockSize: number;
   readonly mem: UserMemory;
   readonly stats: CommandStats;
+  readonly core: CoreUnitAttentions;
   /** Every accepted PARSE reply (opcode, direction, bufflen, op_flags), in order. */
   readonly parsed: { op: number; dir: number; bufflen: number; flags: number }[];
 }
@@ -140,10 +149,9 @@ export class CommandLife {
       d.writeUInt16BE(s.lun, 8);
       return this.complete(c, { status: 0, data: d });
     }
-    if (s.pendingUa.length > 0 && op !== 0x12 && op !== 0x03) {
-      const ua = s.pendingUa.shift()!;
-      return this.complete(c, { status: 2, sense: KERNEL_SENSE.unitAttention(ua.asc, ua.ascq) });
-    }
+    const ua = this.#o.core.takePending(s, op);
+    if (ua) return this.complete(c, { status: 2, sense: KERNEL_SENSE.unitAttention(ua.asc, ua.ascq) });
+    c.doubleUaPossible = this.#o.core.entering();
     const exp = c.req.expected ?? (c.req.dataOut ? { dir: 'write', length: c.req.dataOut.length } : { dir: 'read', length: 1 << 20 });
     const expDir = exp.dir === 'read' ? D.SCST_DATA_READ : exp.dir === 'write' ? D.SCST_DATA_WRITE : D.SCST_DATA_NONE;
     const parsed = modelParse(c.cdb, this.#o.type, this.#o.blockSize);
@@ -311,7 +319,15 @@ export class CommandLife {
       sn = this.#o.mem.read(readPtr(r, L, 'exec_reply.psense_buffer'), Math.min(senseLen, 252));
       if (!sn) return this.#failed(c, KERNEL_SENSE.internalFailure, -EFAULT);
     }
-    this.complete(c, { status: readNum(r, L, 'exec_reply.status'), sense: sn, data });
+    const status = readNum(r, L, 'exec_reply.status');
+    const bug = this.#o.core.completed(c.session, c.cdb[0]!, c.doubleUaPossible, status, sn);
+    if (bug) {
+      c.done = true;
+      c.session.commands.delete(c);
+      c.crash(new Error(bug));
+      return { rc: 0, go: false };
+    }
+    this.complete(c, { status, sense: sn, data });
     return { rc: 0, go: false };
   }
 

@@ -1,7 +1,8 @@
 // One registered device inside the scst_user model: sessions (ATTACH_SESS with its deadline,
 // DETACH_SESS after the session's last command), SCSI commands (scst-user-model-command.ts), task
 // management (unseen aborted commands failed by the kernel, TASK_MGMT_RECEIVED, wait for every
-// affected command, TASK_MGMT_DONE), capacity changes (a UA for disks only), the SGV cache
+// affected command, TASK_MGMT_DONE), the core's unit attentions (scst-user-model-ua.ts), capacity
+// changes (a UA for disks only), the SGV cache
 // (purge, PREALLOC_BUFFER) and release when the fd closes. Driven by a test acting as the target
 // driver, and by the handler through the ioctls in scst-user-model.ts.
 import { SCST_USER_SUBCODES as S, TM_FN, TM_STATUS, UCMD_STATE as U, type UserOpt } from '../../src/ffi/scst-user-abi.ts';
@@ -9,6 +10,7 @@ import type { UserMemory } from './scst-user-model-abi.ts';
 import { CommandLife, type CommandSession, type ModelCmd, type ModelRequest, type ModelResult } from './scst-user-model-command.ts';
 import { UcmdQueue, type UCmd } from './scst-user-model-queue.ts';
 import { MAX_CACHED_PAGES, PAGE, SgvCache } from './scst-user-model-sgv.ts';
+import { CoreUnitAttentions } from './scst-user-model-ua.ts';
 
 export { KERNEL_SENSE } from './scst-user-model-queue.ts';
 export type { ModelRequest, ModelResult } from './scst-user-model-command.ts';
@@ -58,6 +60,8 @@ export class ModelDevice {
     cachedFreed: 0, attachTimeouts: 0, lateAttachReplies: 0, ignoredPbufs: 0, invalidReplies: 0, capacityChanged: 0,
     unknownReplies: 0,
   };
+  /** The core's unit attentions and double-UA state (kernel BUGs hit are in core.bugs). */
+  readonly core = new CoreUnitAttentions(() => this.sessions);
   readonly #o: ModelDeviceOptions;
   readonly #queue: UcmdQueue;
   readonly #sgv = new SgvCache();
@@ -71,7 +75,7 @@ export class ModelDevice {
     this.blockSize = o.blockSize;
     this.opt = o.opt;
     this.#queue = new UcmdQueue({ poke: o.poke, complete: (c, r) => this.#life.complete(c as ModelCmd, r), stats: this.stats });
-    this.#life = new CommandLife({ queue: this.#queue, sgv: this.#sgv, opt: o.opt, type: o.type, blockSize: o.blockSize, mem: o.mem, stats: this.stats, parsed: this.parsed });
+    this.#life = new CommandLife({ queue: this.#queue, sgv: this.#sgv, opt: o.opt, type: o.type, blockSize: o.blockSize, mem: o.mem, stats: this.stats, parsed: this.parsed, core: this.core });
   }
 
   // ---- the ioctl side ---------------------------------------------------------------------
@@ -153,6 +157,7 @@ export class ModelDevice {
         }
         clearTimeout(timer);
         s.state = 'attached';
+        this.core.attached(s);
         resolve(s);
         return 0;
       });
@@ -196,6 +201,7 @@ export class ModelDevice {
       : fn === TM_FN.SCST_ABORT_TASK_SET || fn === TM_FN.SCST_ABORT_ALL_TASKS_SESS || fn === TM_FN.SCST_NEXUS_LOSS_SESS ? [...s.commands]
         : fn === TM_FN.SCST_CLEAR_ACA ? [] : all;
     for (const c of affected) c.aborted = true;
+    if (fn === TM_FN.SCST_LUN_RESET || fn === TM_FN.SCST_TARGET_RESET) this.core.reset();
     const q = this.#queue;
     // dev_user_abort_ready_commands: aborted commands user space has not seen are failed here.
     for (const u of [...q.ready]) if ((u.cmd as ModelCmd | undefined)?.aborted && !u.seenByUser) q.unjam(u);

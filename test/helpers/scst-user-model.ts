@@ -5,7 +5,8 @@
 // written into the pinned buffer before EXEC, read back after the reply).
 //
 // ioctls modelled: REGISTER_DEVICE (license, version string read from a fixed-length window,
-// block size, options, unique name, one device per fd), REPLY_AND_GET_MULTI (replies in order,
+// block size, options, a name still registered (ENOMEM), /var/lib/scst/pr missing (ENOENT), one
+// device per fd), REPLY_AND_GET_MULTI (replies in order,
 // stop at the first refused one with replies_done written and no command; non-blocking get:
 // EAGAIN with nothing; only the bytes of each subcommand's payload are written), REPLY_CMD,
 // REPLY_AND_GET_CMD, DEVICE_CAPACITY_CHANGED, PREALLOC_BUFFER, GET_EXTENDED_CDB, FLUSH_CACHE,
@@ -22,7 +23,8 @@ export { ModelDevice, ModelSession, KERNEL_SENSE, type ModelRequest, type ModelR
 const EINVAL = 22;
 const EFAULT = 14;
 const EPERM = 1;
-const EEXIST = 17;
+const ENOMEM = 12;
+const ENOENT = 2;
 const ENODEV = 19;
 const EAGAIN = 11;
 const EINTR = 4;
@@ -37,11 +39,14 @@ export interface ModelOptions {
   readonly version?: string;
   /** DEV_USER_ATTACH_TIMEOUT (5 s in the kernel). */
   readonly attachTimeoutMs?: number;
+  /** /var/lib/scst/pr exists (SCST's make install creates it); default true. */
+  readonly prDirectory?: boolean;
 }
 
 export class ScstUserModel {
   readonly version: string;
   readonly attachTimeoutMs: number;
+  prDirectory: boolean;
   readonly devices = new Map<string, ModelDevice>();
   readonly files: ModelFile[] = [];
   readonly kernelLog: string[] = [];
@@ -51,6 +56,12 @@ export class ScstUserModel {
   constructor(o: ModelOptions = {}) {
     this.version = o.version ?? MODEL_DEFAULT_VERSION;
     this.attachTimeoutMs = o.attachTimeoutMs ?? 5000;
+    this.prDirectory = o.prDirectory ?? true;
+  }
+
+  /** Kernel BUGs the devices hit (the real kernel stops at the first). */
+  get bugs(): string[] {
+    return [...this.devices.values()].flatMap((d) => d.core.bugs);
   }
 
   /** open("/dev/scst_user", O_RDWR | O_NONBLOCK). */
@@ -198,9 +209,16 @@ export class ModelFile implements ScstUserPort {
     if ((type === 0 || type === 5 || type === 7) && (bs < 512 || (bs & (bs - 1)) !== 0)) return -EINVAL;
     const opt = decodeOptAt(d, 28);
     if (!validOpt(opt)) return -EINVAL;
+    // dev_user_register_dev creates the device's SGV pool, named after it, before anything
+    // checks the name: a name still registered fails there.
     if (m.devices.has(name)) {
-      m.kernelLog.push(`Device ${name} already exist`);
-      return -EEXIST;
+      m.kernelLog.push(`SGV pool ${name} already exists`);
+      return -ENOMEM;
+    }
+    // scst_register_virtual_device -> scst_pr_init_dev: the PR file's directory must exist.
+    if (!m.prDirectory) {
+      m.kernelLog.push(`PR file name /var/lib/scst/pr/${name} parent directory doesn't exist`);
+      return -ENOENT;
     }
     if (this.dev) return -EINVAL;
     this.dev = new ModelDevice({ name, type, blockSize: bs, opt, mem: m.mem, attachTimeoutMs: m.attachTimeoutMs, poke: () => this.poke() });
@@ -304,6 +322,10 @@ export class ModelFile implements ScstUserPort {
       else if (this.dev && this.dev.ready.length > 0) w(0);
       this.poke();
     });
+  }
+
+  kernelLog(): readonly string[] {
+    return this.#m.kernelLog;
   }
 
   close(): void {

@@ -197,6 +197,7 @@ test('a 32-byte CDB reaches PARSE and the LU whole (GET_EXTENDED_CDB for each)',
   try {
     const dev = srv.model.device('tape0');
     const s = await session(dev);
+    check(await dev.submit(s, { cdb: [0, 0, 0, 0, 0, 0], expected: { dir: 'none', length: 0 } }), '06/29/00'); // the core's, for the new session
     const cdb = Buffer.alloc(32);
     cdb[0] = 0x7f;
     cdb[7] = 0x18;

@@ -21,7 +21,7 @@ import {
   type UserOpt,
 } from '../../src/ffi/scst-user-abi.ts';
 import { ControlBlock } from '../../src/links/scst_user/control-block.ts';
-import { ScstUserModel, type ModelFile } from '../helpers/scst-user-model.ts';
+import { ScstUserModel, type ModelFile, type ModelSession } from '../helpers/scst-user-model.ts';
 
 const OPT: UserOpt = {
   parse_type: 1, on_free_cmd_type: 1, memory_reuse_type: 3, partial_transfers_type: 0, partial_len: 0,
@@ -55,7 +55,13 @@ test('REGISTER_DEVICE: license, version, fixed copy window, block size, options,
     assert.equal(register(f, cb, { version: m.version, opt: { parse_type: 3 } }), -22);
     assert.equal(register(f, cb, { version: m.version, type: 1, bs: 0 }), 0, 'tapes need no block size');
     assert.equal(register(f, cb, { version: m.version, name: 'd2' }), -22, 'one device per fd');
-    assert.equal(register(m.open(), cb, { version: m.version, name: 'd1' }), -17, 'EEXIST');
+    // dev_user_register_dev creates the SGV pool named after the device before any name check
+    assert.equal(register(m.open(), cb, { version: m.version, name: 'd1' }), -12, 'ENOMEM for a name still registered');
+    assert.equal(m.kernelLog.at(-1), 'SGV pool d1 already exists');
+    m.prDirectory = false;
+    assert.equal(register(m.open(), cb, { version: m.version, name: 'd3' }), -2, 'ENOENT without /var/lib/scst/pr');
+    assert.equal(m.kernelLog.at(-1), "PR file name /var/lib/scst/pr/d3 parent directory doesn't exist");
+    m.prDirectory = true;
     // The kernel reads max(strlen+1, 20) bytes from the version pointer even for a short string:
     // a short string at the very end of a mapping faults.
     const map = Mapping.anonymous(8192);
@@ -93,6 +99,8 @@ test('MULTI: EAGAIN with nothing queued, only payload bytes written, replies_don
     assert.deepEqual([r.rc, r.replies_done, r.cmds_cnt], [-3, 1, 0], 'ESRCH, one reply done, no command');
     const s = await attach;
     assert.equal(s.state, 'attached');
+    assert.deepEqual(s.pendingUa, [{ asc: 0x29, ascq: 0 }], 'scst_alloc_add_tgt_dev: 29/00 for the new session');
+    s.pendingUa.length = 0;
     // a READ of 8 blocks: EXEC with pbuf 0 (nothing cached yet); a poisoned slot keeps its tail
     const read = dev.submit(s, { cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0] });
     await new Promise((res) => setImmediate(res));
@@ -127,6 +135,7 @@ test('reply validation: wrong subcode, PARSE without INFO_VALID, unaligned cache
     encodeResultReply(cb.dv, cb.replyOffset(0), a.cmd_h, a.subcode, 0);
     multi(f, cb, 1, 0);
     const s = await attach;
+    s.pendingUa.length = 0; // the core's 29/00 for the new session
     const step = async () => {
       await new Promise((res) => setImmediate(res));
       return multi(f, cb, 0, 1).cmds[0]!;
@@ -173,5 +182,72 @@ test('reply validation: wrong subcode, PARSE without INFO_VALID, unaligned cache
   } finally {
     cb.dispose();
     data.unmap();
+  }
+});
+
+/** A device with parse type STANDARD and `n` attached sessions, their core UAs taken. */
+async function standardDevice(m: ScstUserModel, f: ModelFile, cb: ControlBlock, n: number) {
+  assert.equal(register(f, cb, { version: m.version, opt: { parse_type: 0 } }), 0);
+  const dev = m.device('d1');
+  const sessions: ModelSession[] = [];
+  for (let i = 0; i < n; i++) {
+    const attach = dev.attach({ initiator: `iqn.i${i}`, target: 'iqn.t' });
+    const a = multi(f, cb, 0, 1).cmds[0]!;
+    encodeResultReply(cb.dv, cb.replyOffset(0), a.cmd_h, a.subcode, 0);
+    multi(f, cb, 1, 0);
+    sessions.push(await attach);
+  }
+  const tur = { cdb: [0, 0, 0, 0, 0, 0], expected: { dir: 'none' as const, length: 0 } };
+  for (const s of sessions) assert.equal((await dev.submit(s, tur)).sense![12], 0x29, 'the core answers 29/00 itself');
+  /** A TEST UNIT READY that reaches user space, answered with `sense` (or GOOD). */
+  const exec = async (s: ModelSession, sense?: number[]) => {
+    const r = dev.submit(s, tur);
+    await new Promise((res) => setImmediate(res));
+    const c = multi(f, cb, 0, 1).cmds[0]!;
+    assert.equal(c.kind, 'exec');
+    const sn = sense ? cb.putSense(0, Buffer.from(sense)) : undefined;
+    encodeExecReply(cb.dv, cb.replyOffset(0), c.cmd_h, sn ? { status: 2, sense_len: sn.length, psense_buffer: sn.address } : {});
+    multi(f, cb, 1, 0);
+    return r;
+  };
+  return { dev, sessions, tur, exec };
+}
+
+const uaSense = (asc: number, ascq: number) => [0x70, 0, 6, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq];
+
+test('double UA: a 29h UA from user space while dev_double_ua_possible is set BUGs the kernel (scst_check_sense)', async () => {
+  const m = new ScstUserModel();
+  const cb = new ControlBlock();
+  try {
+    const { dev, sessions, exec } = await standardDevice(m, m.open(), cb, 1);
+    const s = sessions[0]!;
+    assert.equal(dev.core.doubleUaPossible, true, 'set for every new device');
+    await assert.rejects(exec(s, uaSense(0x29, 0x00)), /kernel BUG at scst\/src\/scst_targ\.c:3023/);
+    assert.equal(m.bugs.length, 1);
+  } finally {
+    cb.dispose();
+  }
+});
+
+test('UAs from user space: the core copies them to the other sessions, and a 29h one resets the device (the next 29h BUGs)', async () => {
+  const m = new ScstUserModel();
+  const cb = new ControlBlock();
+  try {
+    const { dev, sessions, tur, exec } = await standardDevice(m, m.open(), cb, 2);
+    const [a, b] = [sessions[0]!, sessions[1]!];
+    assert.equal((await exec(a)).status, 0, 'a good command');
+    assert.equal(dev.core.doubleUaPossible, false, 'cleared by the first command done without a reset UA');
+    // MEDIUM CHANGED returned to a: b gets the core's copy without reaching user space
+    assert.equal((await exec(a, uaSense(0x28, 0x00))).sense![12], 0x28);
+    assert.deepEqual(b.pendingUa, [{ asc: 0x28, ascq: 0 }]);
+    assert.equal((await dev.submit(b, tur)).sense![12], 0x28);
+    // a 29h UA without the flag: scst_process_reset sets it and the other session gets 29/00
+    assert.equal((await exec(a, uaSense(0x29, 0x07))).sense![12], 0x29);
+    assert.equal(dev.core.doubleUaPossible, true);
+    assert.equal(m.bugs.length, 0);
+    assert.equal((await dev.submit(b, tur)).sense![13], 0x07, 'copied to b');
+    await assert.rejects(exec(b, uaSense(0x29, 0x00)), /kernel BUG/);
+  } finally {
+    cb.dispose();
   }
 });

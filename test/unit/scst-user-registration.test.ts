@@ -56,14 +56,14 @@ test('the link tries the known versions until the kernel accepts one; an unknown
     }
     await assert.rejects(
       serve([await openDisk(diskConfig({ file }))], { model: { version: '3.12.0' + 'a'.repeat(80) } }),
-      /refused device "disk1" \(EINVAL\) with every version string .* pass it with --scst-version/,
+      /refused device "disk1": module\/ABI version mismatch \(EINVAL\): we presented the versions of SCST 3\.11\.0-pre, 3\.10\.0, 3\.9\.0, 3\.8\.0 .*the scst_user module expects "3\.12\.0a{80}" \(SCST 3\.12\.0\)/,
     );
   } finally {
     await cleanup();
   }
 });
 
-test('a device name SCST already has is refused with EEXIST and a clear message', async () => {
+test('a device name another process still has is refused with ENOMEM, as SCST does, and a clear message', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const file = await tempImage(dir, 1 << 20);
@@ -79,10 +79,27 @@ test('a device name SCST already has is refused with EEXIST and a clear message'
         includeDirs: [],
         sysfsRoot: '/nonexistent',
       });
-      await assert.rejects(link.start(), /SCST already has a device named "disk1"/);
+      await assert.rejects(link.start(), /SCST refused disk1: the name is registered by another process \(ENOMEM\)/);
       await second.close();
     } finally {
       await first.close();
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('without /var/lib/scst/pr SCST refuses every device with ENOENT: the error names the directory and the fix', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const lu = await openDisk(diskConfig({ file: await tempImage(dir, 1 << 20) }));
+    try {
+      await assert.rejects(
+        serve([lu], { model: { prDirectory: false } }),
+        /SCST refused disk1 \(ENOENT\): \/var\/lib\/scst\/pr does not exist; .*mkdir -p \/var\/lib\/scst\/pr$/,
+      );
+    } finally {
+      await lu.close();
     }
   } finally {
     await cleanup();

@@ -13,6 +13,8 @@ export interface ScstUserPort {
   unwatch(): void;
   /** Closing unregisters the device; the kernel fails what it still holds and drops its LUN mappings. */
   close(): void;
+  /** The kernel's recent log lines, newest last (why REGISTER_DEVICE was refused); default: /dev/kmsg. */
+  kernelLog?(): readonly string[];
 }
 
 /** Opens a fresh fd (one per device registration). */

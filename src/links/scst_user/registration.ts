@@ -25,6 +25,9 @@ import { errnoName } from '../../ffi/libc.ts';
 import type { ControlBlock } from './control-block.ts';
 import type { ScstUserPort } from './port.ts';
 import type { VersionChoice } from './version-source.ts';
+import { readKernelLog } from './kernel-log.ts';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export type MemoryReuse = 'all' | 'none';
 
@@ -39,6 +42,11 @@ export interface DeviceRegistration {
 const EINVAL = 22;
 const EPERM = 1;
 const EEXIST = 17;
+const ENOMEM = 12;
+const ENOENT = 2;
+
+/** Where SCST keeps persistent reservation state (scst_pr_init_dev needs the directory). */
+export const SCST_PR_DIR = '/var/lib/scst/pr';
 
 export function registrationFor(lu: LogicalUnit, memoryReuse: MemoryReuse = 'all'): DeviceRegistration {
   if (Buffer.byteLength(lu.name) >= SIZES.SCST_MAX_NAME) throw new Error(`${lu.name}: SCST device names are at most ${SIZES.SCST_MAX_NAME - 1} bytes`);
@@ -99,13 +107,54 @@ export function registerDevice(port: ScstUserPort, cb: ControlBlock, reg: Device
       tried.push(version);
       continue;
     }
-    if (errno === EEXIST) throw new Error(`SCST already has a device named "${reg.name}" (another fileio_tgt, or an in-kernel handler's device: see /sys/kernel/scst_tgt/devices)`);
-    if (errno === EPERM) throw new Error(`${DEV_USER_NAME} refused the license string (EPERM)`);
-    throw new Error(`REGISTER_DEVICE "${reg.name}" failed: ${errnoName(errno)}`);
+    throw new Error(refusal(errno, reg.name, port));
   }
+  const expected = lastMatch(port, new RegExp(`Incorrect version of user device ${escape(reg.name)} \\(.*\\)\\. Expected: (\\S+)`));
+  // DEV_USER_VERSION is the release name followed by two sha1s in hex: the names tell them apart.
+  const release = (v: string): string => v.replace(/[0-9a-f]{80}$/, '');
+  const ours = tried.length === 1 ? `"${tried[0]}"` : `the versions of SCST ${tried.map(release).join(', ')}`;
   throw new Error(
-    `${DEV_USER_NAME} refused device "${reg.name}" (EINVAL) with every version string from ${versions.origin} ` +
-      `(${tried.map((v) => v.slice(0, 12) + '…').join(', ')}): the kernel log says "Incorrect version of user device" with the one it expects; ` +
-      'pass it with --scst-version, or install the scst-dev headers matching the module',
+    `${DEV_USER_NAME} refused device "${reg.name}": module/ABI version mismatch (EINVAL): we presented ${ours} from ${versions.origin}; ` +
+      (expected
+        ? `the scst_user module expects "${expected}" (SCST ${release(expected)}). If that SCST is 3.8 to 3.11, pass it with --scst-version ${expected}`
+        : 'the kernel log (dmesg) names the version the module expects after "Expected:"; pass it with --scst-version') +
+      ', or install the scst-dev headers matching the module',
   );
 }
+
+/** What to tell the user when the kernel refuses REGISTER_DEVICE with `errno` (not EINVAL). */
+function refusal(errno: number, name: string, port: ScstUserPort): string {
+  switch (errno) {
+    case ENOMEM: {
+      // dev_user_register_dev creates an SGV pool named after the device before it checks the
+      // name, so a name in use fails there ("SGV pool NAME already exists").
+      const seen = lastMatch(port, new RegExp(`SGV pool ${escape(name)} already exists`)) !== undefined;
+      return `SCST refused ${name}: the name is ${seen ? '' : 'probably '}registered by another process (ENOMEM): see /sys/kernel/scst_tgt/devices/${name}; stop that process or choose another name`;
+    }
+    case ENOENT: {
+      // scst_pr_init_dev: "PR file name FILE parent directory doesn't exist"
+      const file = lastMatch(port, /PR file name (\S+) parent directory doesn't exist/);
+      const dir = file !== undefined ? dirname(file) : existsSync(SCST_PR_DIR) ? undefined : SCST_PR_DIR;
+      if (dir === undefined) return `SCST refused ${name} (ENOENT): see the kernel log (dmesg)`;
+      return `SCST refused ${name} (ENOENT): ${dir} does not exist; SCST keeps persistent reservation state there (its "make install" creates it): mkdir -p ${dir}`;
+    }
+    case EEXIST:
+      return `SCST already has a device named "${name}" (another fileio_tgt, or an in-kernel handler's device: see /sys/kernel/scst_tgt/devices)`;
+    case EPERM:
+      return `${DEV_USER_NAME} refused the license string (EPERM)`;
+    default:
+      return `REGISTER_DEVICE "${name}" failed: ${errnoName(errno)}`;
+  }
+}
+
+/** The first capture group of the newest kernel log line matching `re`. */
+function lastMatch(port: ScstUserPort, re: RegExp): string | undefined {
+  const lines = port.kernelLog ? port.kernelLog() : readKernelLog();
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = re.exec(lines[i]!);
+    if (m) return m[1] ?? m[0];
+  }
+  return undefined;
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
