@@ -1,11 +1,11 @@
 // The LIO target_core_user (TCMU) shared-memory ABI, pinned as numbers.
 //
-// Source of truth: include/uapi/linux/target_core_user.h (mainline), cross-checked against
-// drivers/target/target_core_user.c and /work/shared/reference/tcmu.md §1.3–1.7 (offsets there
-// were verified by compiling the header with gcc on x86_64). Every struct in the header is
-// __packed at the top level, BUT the anonymous req/rsp structs inside tcmu_cmd_entry's union
-// are not, which puts 4 bytes of padding before req.cdb_off (offset 24, not 20). Two public
-// ports got this wrong (tcmu.md §4); test/unit/ringbuffer-abi.test.ts pins every number here.
+// Source of truth: include/uapi/linux/target_core_user.h, cross-checked against
+// drivers/target/target_core_user.c. kernel/tcmu/abi-check.c prints gcc's view of the header
+// and test/unit/ringbuffer-abi-gcc.test.ts compares every number here with it. Every struct in
+// the header is __packed at the top level, BUT the anonymous req/rsp structs inside
+// tcmu_cmd_entry's union are not, which puts 4 bytes of padding before req.cdb_off (offset 24,
+// not 20), an easy thing to get wrong.
 //
 // All multi-byte fields are little-endian on the platforms we run on (x86_64, aarch64); the
 // header uses native-endian __u16/__u32/__u64, so readers pass littleEndian=true.
@@ -17,7 +17,7 @@ export const TCMU_MAILBOX_VERSION = 2;
 export const TCMU_VERSION = '2.0';
 
 /**
- * struct tcmu_mailbox (uapi header; sizeof 128 on x86_64, tcmu.md §1.4).
+ * struct tcmu_mailbox (uapi header; sizeof 128 on x86_64).
  * cmd_tail carries __attribute__((__aligned__(ALIGN_SIZE=64))), so it sits at 64, alone on
  * its cache line, and the struct is padded out to 128.
  */
@@ -42,7 +42,7 @@ export const Mailbox = {
 export const MAILBOX_HEAD_INDEX = Mailbox.CMD_HEAD / 4;
 export const MAILBOX_TAIL_INDEX = Mailbox.CMD_TAIL / 4;
 
-/** TCMU_MAILBOX_FLAG_CAP_* (uapi header; tcmu.md §1.5). */
+/** TCMU_MAILBOX_FLAG_CAP_* (uapi header). */
 export const MailboxFlag = {
   /** (1 << 0) out-of-order completions: the kernel finds the command by hdr.cmd_id. */
   CAP_OOOC: 1 << 0,
@@ -83,7 +83,7 @@ export const EntryHdr = {
   SIZE: 8,
 } as const;
 
-/** TCMU_UFLAG_* (uapi header; tcmu.md §1.4–1.7). Written by userspace into hdr.uflags. */
+/** TCMU_UFLAG_* (uapi header). Written by userspace into hdr.uflags. */
 export const UFlag = {
   /** 0x1: userspace did not understand the entry; on a CMD the kernel returns CHECK CONDITION. */
   UNKNOWN_OP: 0x1,
@@ -150,7 +150,7 @@ export const TmrEntry = {
   SIZE: 32,
 } as const;
 
-/** enum tcmu_tmr_type (uapi header; tcmu.md §1.7). */
+/** enum tcmu_tmr_type (uapi header). */
 export const TcmuTmrType = {
   UNKNOWN: 0,
   ABORT_TASK: 1,
