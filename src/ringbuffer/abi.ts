@@ -138,7 +138,7 @@ export const TCMU_SENSE_BUFFERSIZE = 96;
 /** sizeof(struct tcmu_cmd_entry) = 112: the minimum CMD entry (room for rsp). */
 export const CMD_ENTRY_MIN_SIZE = CmdRsp.SENSE + TCMU_SENSE_BUFFERSIZE;
 
-/** struct tcmu_tmr_entry (uapi header; tcmu.md §1.4; sizeof 32 before cmd_ids[]). */
+/** struct tcmu_tmr_entry (uapi header; sizeof 32 before cmd_ids[]). */
 export const TmrEntry = {
   /** __u8 tmr_type (TcmuTmrType). */
   TMR_TYPE: 8,
