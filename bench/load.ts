@@ -29,7 +29,7 @@ export async function benchImage(path: string): Promise<void> {
   }
 }
 
-/** The four workloads and issue 7's goal for each: ours/tgt at least `goal`. */
+/** The four workloads and the goal for each: ours/tgt at least `goal`. */
 export const WORKLOADS = [
   { name: '4k randread QD32', kind: 'randread', bytes: 4096, qd: 32, goal: 3 },
   { name: '4k randwrite QD32', kind: 'randwrite', bytes: 4096, qd: 32, goal: 2 },

@@ -1,8 +1,7 @@
 // The VM harness: boots Debian's own kernel (linux-image-amd64's real package, unpacked, never
 // installed) under qemu-system-x86_64 with TCG, shares the host root read-only over virtio-9p
 // (a tmpfs overlay on top makes it writable in the guest) plus one writable host directory, runs
-// one script in the guest and returns its exit status and console output. Recipe and timings:
-// /work/shared/reference/vm.md.
+// one script in the guest and returns its exit status and console output. Timings: README.md.
 //
 //   prepareKernel()  download + unpack + depmod + vmlinux extraction, cached outside the repo
 //   buildInitramfs() busybox-static + the four modules 9p/overlay need, built at test time

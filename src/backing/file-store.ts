@@ -1,7 +1,7 @@
 // A backing file (or block device) accessed with positioned reads and writes on a FileHandle, so
 // the event loop never blocks. -r O_RDONLY, -t O_DSYNC, -o O_DIRECT with aligned buffers.
 //
-// Caching (issue 7): this store has no cache of its own; the in-process page cache
+// Caching: this store has no cache of its own; the in-process page cache
 // (cached-store.ts) sits in front of it when the device has one (--cache-size; on by default
 // with -o, where it is the only cache, off by default for a buffered file, whose pages the kernel
 // caches already). For the cache this store reads straight into page frames (readInto) and

@@ -1,6 +1,6 @@
 // Thin synchronous libc bindings through koffi (this folder is the only place that imports koffi).
-// Never use `.async` with JS memory here (koffi 3.x prebuilt heap corruption, node-ecosystem.md
-// §1.6): every call is synchronous, and fds that could block are opened O_NONBLOCK and watched
+// Never use `.async` with JS memory here (koffi 3.x corrupts the heap when an async call's
+// JS-owned buffer moves under it): every call is synchronous, and fds that could block are opened O_NONBLOCK and watched
 // with uv_poll (pollFd below).
 import koffi from 'koffi';
 
@@ -149,7 +149,7 @@ export interface PollHandle {
  * a libuv error (the fd went bad).
  */
 export function pollReadable(fd: number, cb: (status: number, events: { readable?: boolean; disconnect?: boolean }) => void): PollHandle {
-  // koffi's typings declare (ev) => void, but it calls (status, events): node-ecosystem.md §1.5.
+  // koffi's typings declare (ev) => void, but it calls (status, events) (koffi's src/koffi/src/poll.cc).
   const poll = koffi.node.poll as unknown as (fd: number, opts: { readable: boolean }, cb: (status: number, ev: unknown) => void) => PollHandle;
   return poll(fd, { readable: true }, (status, ev) => cb(status, (ev ?? {}) as { readable?: boolean; disconnect?: boolean }));
 }

@@ -3,7 +3,7 @@
 // These work on the per-iovec Buffer views that TcmuRing.dataViews() hands out (each one a
 // zero-copy window on exactly one iovec of the data area). They never create a view of
 // anything else, so they cannot touch data pages outside the command's iovecs (touching an
-// unallocated data page of a real TCMU mapping is a SIGBUS: tcmu.md §1.3, §5).
+// unallocated data page of a real TCMU mapping is a SIGBUS: target_core_user.c tcmu_vma_fault).
 
 /** One iovec as decoded from a CMD entry: a range of the mmap, inside the data area. */
 export interface TcmuIovec {

@@ -108,7 +108,7 @@ export interface TcmuCompletion {
    * Bytes of Data-In actually produced, when fewer than the buffer. With CAP_READ_LEN (and
    * readLen > 0, not BIDI) the kernel is told through READ_LEN/read_len and reports a residual;
    * otherwise, for GOOD status, the rest of the Data-In buffer is zeroed so that no stale data
-   * of an earlier command reaches the initiator (tcmu.md §1.7).
+   * of an earlier command reaches the initiator (target_core_user.c tcmu_handle_completion).
    */
   readonly readLen?: number;
   /** Set TCMU_UFLAG_UNKNOWN_OP: the kernel then fails the command with CHECK CONDITION. */

@@ -1,7 +1,7 @@
 // TCMU command-ring consumer: pure code over memory (an ArrayBuffer from koffi.view() of the
 // /dev/uioN mapping in production, a plain ArrayBuffer in tests). No FFI, no files, no kernel.
 //
-// Protocol (tcmu.md §1.6, checked against target_core_user.c):
+// Protocol (target_core_user.c: queue_cmd_ring, tcmu_handle_completions):
 //  * The kernel appends entries at mailbox.cmd_head (store-release) and pokes the UIO counter.
 //    We load cmd_head with Atomics.load (acquire), walk from our private `consumed` cursor,
 //    skip PAD entries (which fill the ring's end before a wrap), copy out CDB + iovecs.
@@ -40,7 +40,7 @@
 //      - CMD entry shorter than 112 bytes: no room for a response without clobbering the next
 //        entry; cmd_id 0 or already in flight: completing it would make the kernel mark the
 //        ring broken ("cmd_id N not found"), and not completing it wedges the tail.
-//    The link's recovery is block_dev=1 → reset_ring → reset() → block_dev=0 (tcmu.md §1.8).
+//    The link's recovery is block_dev=1 → reset_ring → reset() → block_dev=0 (target_core_user.c: tcmu_block_dev, tcmu_reset_ring).
 //
 // The parts live next to this file: ring-types.ts (the public types), ring-mailbox.ts (mailbox
 // and geometry checks), ring-entry.ts (entry decoding and validation), ring-completion.ts
@@ -111,7 +111,7 @@ export class TcmuRing {
     this.completionMode = g.completionMode;
     this.#data = g.data;
 
-    // Views are created once (koffi.view is costly; tcmu.md §5) and never cover the data area.
+    // Views are created once (koffi.view is costly: it copies its arguments into a new view object) and never cover the data area.
     this.#words = new Uint32Array(buffer, base, Mailbox.SIZE / 4);
     this.#view = new DataView(buffer, base, dataOff);
     this.#bytes = new Uint8Array(buffer, base, dataOff);

@@ -17,7 +17,7 @@ import { UnitAttentions } from './unit-attention.ts';
 export type LuLogger = (level: 'error' | 'warn' | 'info' | 'debug', message: string) => void;
 
 /**
- * Runs before a command that passed UA checks (the reservation hook of issue 3 goes here).
+ * Runs before a command that passed UA checks (the reservation checks are one).
  * Throw a CheckCondition, or return a response (e.g. RESERVATION CONFLICT) to stop the command.
  */
 export type CommandHook = (ctx: CommandContext) => ScsiResponse | void | Promise<ScsiResponse | void>;

@@ -1,5 +1,5 @@
 // The SPC command table shared by every device type: opcode -> small function.
-// REPORT LUNS is answered by the target (target.ts); reservations join in issue 3.
+// REPORT LUNS is answered by the target (target.ts); reservations live in reservations/.
 import { Asc, MaintenanceIn, Op, SenseKey } from './constants.ts';
 import { checkReserved, truncate } from './cdb.ts';
 import { inquiry } from './inquiry.ts';

@@ -29,7 +29,7 @@ export type CommandRunner = (ctx: CommandContext) => CommandResult | Promise<Com
  */
 export type UaPolicy = 'normal' | 'pass' | 'request-sense';
 
-/** Medium access class, used by the reservation hook (issue 3) and the read-only checks. */
+/** Medium access class, used by the reservation hook and the read-only checks. */
 export type AccessClass = 'none' | 'read' | 'write';
 
 export interface CommandEntry {

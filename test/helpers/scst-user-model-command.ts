@@ -1,4 +1,4 @@
-// A SCSI command's life inside the scst_user model (scst.md §1.8): the core's own answers
+// A SCSI command's life inside the scst_user model (scst_user.c, scst_targ.c): the core's own answers
 // (REPORT LUNS, pending UAs, unknown opcodes, read-only LUNs), parse per parse type (PARSE and
 // its reply validation), buffer allocation (SGV hit, ALLOC_MEM for writes, EXEC with pbuf 0 for
 // reads), data-out into the pinned pages, EXEC and its reply validation, data-in and sense read

@@ -1,4 +1,4 @@
-// The SGV cache of one device in the scst_user model (scst_mem.c as scst.md §1.9 describes it):
+// The SGV cache of one device in the scst_user model (scst_mem.c):
 // user buffers of 2^n pages up to 1024 pages (4 MiB) are kept after their command and handed
 // to later commands of the same size; larger ones are allocated per command and freed at once.
 // Each cached buffer remembers the cmd_h of the command (or PREALLOC_BUFFER) that supplied it:

@@ -131,7 +131,7 @@ if start_target /tmp/t4.out --link iscsi --portal $P3 disk3 "$IMG3"; then
   modprobe iscsi_tcp
   mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi
   grep -qs '^InitiatorName=' /etc/iscsi/initiatorname.iscsi || echo "InitiatorName=iqn.2026-11.org.fileio-tgt.test:vm" > /etc/iscsi/initiatorname.iscsi
-  # iscsid signals its own process group when it stops: give it one of its own (vm.md)
+  # iscsid signals its own process group when it stops: give it one of its own
   setsid iscsid -f > /tmp/iscsid.log 2>&1 &
   for _ in $(seq 1 50); do iscsiadm -m session > /dev/null 2>&1; [ $? -ne 4 ] && break; sleep 0.1; done
   out=$(timeout 60 iscsiadm -m discovery -t sendtargets -p $P3 2>&1); echo "$out"

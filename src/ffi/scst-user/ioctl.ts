@@ -24,7 +24,7 @@ export const iocSize = (req: number): number => (req >>> 16) & 0x3fff;
 export const iocDir = (req: number): number => req >>> 30;
 
 // ---------------------------------------------------------------------------------------------
-// ioctl numbers and subcodes (hard-coded, as in scst.md §1.3/§1.4; verified by the unit test)
+// ioctl numbers and subcodes (hard-coded from scst_user.h; kernel/scst_user/abi-check.c and its unit test verify them)
 // ---------------------------------------------------------------------------------------------
 
 export const SCST_USER_IOCTLS = {

@@ -3,7 +3,7 @@
 // from the CDB (src/scsi/transfer.ts); an opcode whose length the CDB cannot tell falls back on
 // what the initiator said it expects, and failing that moves no data, so the device server
 // answers it (typically INVALID COMMAND OPERATION CODE). The kernel refuses a reply without
-// INFO_VALID, with a direction but no length, or with negative numbers (scst.md §1.8).
+// INFO_VALID, with a direction but no length, or with negative numbers (scst_user.c dev_user_process_reply_parse).
 import { DATA_DIRECTION, OP_FLAGS, type ParseCmd, type ParseReply } from '../../ffi/scst-user-abi.ts';
 import { transferOf, type TransferContext, type TransferDirection } from '../../scsi/transfer.ts';
 

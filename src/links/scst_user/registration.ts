@@ -4,7 +4,7 @@
 // WRITE costs one EXEC). CD/DVD drives and changers use EXCEPTION: the kernel parses what it
 // knows and asks us (PARSE) only about the rest. Tapes use CALL: scst_user leaves a tape's
 // block_shift at -1, so the kernel's generic tape parser mis-sizes fixed-block READ/WRITE(6)
-// (scst_lib.c scst_tape_generic_parse; scst.md §1.15); we size every tape command ourselves.
+// (scst_lib.c scst_tape_generic_parse); we size every tape command ourselves.
 //
 // Memory: REUSE_ALL (the kernel keeps our buffers in its SGV cache and gives them back with
 // ON_CACHED_MEM_FREE) with ON_FREE_CMD ignored, the cheapest mode; or NO_REUSE, where each

@@ -1,9 +1,9 @@
 // LIO configfs management for the tcmu link: user backstores (core/user_N/NAME), tcm_loop
-// exports (a local /dev/sdX) and LIO iSCSI exports. Recipes: tcmu.md §1.11–1.12.
+// exports (a local /dev/sdX) and LIO iSCSI exports. Layout: drivers/target/target_core_configfs.c, tcm_loop.c, iscsi_target_configfs.c.
 //
 // Every write or symlink that can block in the kernel (enable, LUN symlink -> scsi_add_device,
 // LUN unlink -> SYNCHRONIZE CACHE to us, rmdir) goes through fs/promises, i.e. the libuv
-// threadpool, so the event loop keeps serving the ring meanwhile (tcmu.md §5).
+// threadpool, so the event loop keeps serving the ring meanwhile (a configfs write can block in the kernel while it waits for the device).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

@@ -41,7 +41,7 @@ export { TcmuServer } from './server.ts';
 export type { RingPort } from './server.ts';
 export type { ExportKind } from './configfs.ts';
 
-/** Largest command: 1 MiB (hw_max_sectors 2048 at 512 bytes), the biggest gain under TCMU (vm.md). */
+/** Largest command: 1 MiB (hw_max_sectors 2048 at 512 bytes), the biggest gain under TCMU (measured in the VM bench). */
 const MAX_IO_BYTES = 1 << 20;
 /** Data area per device: a few full-size commands in flight; LIO queues the rest (qfull). */
 const DATA_AREA_MB = 64;
