@@ -149,7 +149,7 @@ export interface PollHandle {
  * a libuv error (the fd went bad).
  */
 export function pollReadable(fd: number, cb: (status: number, events: { readable?: boolean; disconnect?: boolean }) => void): PollHandle {
-  // koffi's typings declare (ev) => void, but it calls (status, events) (koffi's src/koffi/src/poll.cc).
+  // koffi's typings declare (ev) => void, but at run time it calls (status, events).
   const poll = koffi.node.poll as unknown as (fd: number, opts: { readable: boolean }, cb: (status: number, ev: unknown) => void) => PollHandle;
   return poll(fd, { readable: true }, (status, ev) => cb(status, (ev ?? {}) as { readable?: boolean; disconnect?: boolean }));
 }

@@ -5,7 +5,7 @@
 // replies_done was refused (or, after a restarted ioctl, was already taken the first time): it
 // is dropped and the rest are sent again. Errors after the reply phase (EAGAIN: no command;
 // EINTR) leave nothing pending. SCST's own fileio_tgt drops every remaining reply on an error,
-// leaving those commands stuck until the device closes (usr/fileio/common.c in SCST's source).
+// leaving those commands stuck until the device closes (SCST's usr/fileio handler).
 import {
   encodeAllocReply,
   encodeExecReply,
