@@ -51,22 +51,25 @@ fi
 cat /tmp/media.out.err
 
 # ---- scst_local: one target (and SCSI host) per use; the library's changer at LUN 0 and its
-# drive at LUN 1 of one target, so mtx and st see one library
+# drive at LUN 1 of one target, so mtx and st see one library. dvd1 is also LUN 0 of a second
+# target: a second session (I_T nexus) of the same device, for the unit attention fan-out.
 ok=1
 { scst_local_target cd && scst_local_lun cd dvd1 0 && scst_local_session cd cd_host &&
+  scst_local_target cd2 && scst_local_lun cd2 dvd1 0 && scst_local_session cd2 cd2_host &&
   scst_local_target tp && scst_local_lun tp tape0 0 && scst_local_session tp tp_host &&
   scst_local_target lib && scst_local_lun lib vtl 0 && scst_local_lun lib vtl-drive0 1 && scst_local_session lib lib_host; } || ok=0
 SR=$(basename "$(ls -d "$(scsi_dev cd cd_host 0 5)"/block/* 2>/dev/null | head -1)")
+SG2=$(ls "$(scsi_dev cd2 cd2_host 0 5)/scsi_generic" 2>/dev/null)
 NST=$(ls "$(scsi_dev tp tp_host 0 1)/scsi_tape" 2>/dev/null | grep -E '^nst[0-9]+$')
 CHG=$(ls "$(scsi_dev lib lib_host 0 8)/scsi_generic" 2>/dev/null)
 LNST=$(ls "$(scsi_dev lib lib_host 1 1)/scsi_tape" 2>/dev/null | grep -E '^nst[0-9]+$')
-if [ $ok = 1 ] && [ -b "/dev/$SR" ] && [ -c "/dev/$NST" ] && [ -c "/dev/$CHG" ] && [ -c "/dev/$LNST" ]; then
-  kstep devices ok "dvd1=/dev/$SR tape0=/dev/$NST vtl=/dev/$CHG vtl-drive0=/dev/$LNST"
+if [ $ok = 1 ] && [ -b "/dev/$SR" ] && [ -c "/dev/$SG2" ] && [ -c "/dev/$NST" ] && [ -c "/dev/$CHG" ] && [ -c "/dev/$LNST" ]; then
+  kstep devices ok "dvd1=/dev/$SR (second session /dev/$SG2) tape0=/dev/$NST vtl=/dev/$CHG vtl-drive0=/dev/$LNST"
 else
-  kstep devices fail "mgmt ok=$ok sr='$SR' nst='$NST' changer='$CHG' library drive='$LNST'; $(ls /sys/bus/scsi/devices | tr '\n' ' ')"
+  kstep devices fail "mgmt ok=$ok sr='$SR' second sg='$SG2' nst='$NST' changer='$CHG' library drive='$LNST'; $(ls /sys/bus/scsi/devices | tr '\n' ' ')"
   exit 1
 fi
-SR=/dev/$SR NST=/dev/$NST CHG=/dev/$CHG LNST=/dev/$LNST
+SR=/dev/$SR SG2=/dev/$SG2 NST=/dev/$NST CHG=/dev/$CHG LNST=/dev/$LNST
 
 # ---------------------------------------------------------------- cdrom (sr)
 A_BYTES=$(stat -c %s "$A")
@@ -109,6 +112,18 @@ else
   kstep cd-swap fail "swap rc=$rc, size '$got' (want $B_BYTES)"
 fi
 umount /mnt/cd
+
+# The second session sent nothing since the swap. The LU raised 28/00 for both nexuses; the
+# first session's came back through EXEC and the core copied it to the device's other sessions
+# (scst_check_sense -> scst_dev_check_set_UA), so the link cleared the LU's own for them: the
+# second session gets 28/00 exactly once (a second one would be the LU's duplicate)
+tur() { sg_raw "$SG2" 00 00 00 00 00 00 2>&1; }
+t1=$(tur); t2=$(tur); echo "TUR 1: $t1"; echo "TUR 2: $t2"
+if echo "$t1" | grep -q 'Unit Attention' && echo "$t1" | grep -qi 'medium may have changed' && echo "$t2" | grep -q 'SCSI Status: Good'; then
+  kstep cd-ua-once ok ""
+else
+  kstep cd-ua-once fail "TUR 1 '$(echo "$t1" | tr '\n' ' ')', TUR 2 '$(echo "$t2" | tr '\n' ' ')'"
+fi
 
 # util-linux eject: CDROMEJECT, which sr turns into ALLOW MEDIUM REMOVAL + START STOP UNIT; then
 # TEST UNIT READY says 02/3A/02 (medium not present, tray open)

@@ -60,11 +60,12 @@ describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local
   });
   test('insmod scst.ko, scst_user.ko, scst_local.ko (stock SCST): /dev/scst_user, /var/lib/scst/pr', () => step('modules'));
   test('fileio_tgt --link scst_user registers dvd1, tape0, the changer and its drive as SCST devices', () => step('register'));
-  test('scst_local maps them: dvd1 as /dev/srN, tape0 as /dev/nstN, the library as one host (changer LUN 0, drive LUN 1)', () => step('devices'));
+  test('scst_local maps them: dvd1 as /dev/srN (and in a second target, a second session), tape0 as /dev/nstN, the library as one host (changer LUN 0, drive LUN 1)', () => step('devices'));
   test('cdrom: sr reports the ISO size (READ CAPACITY)', () => step('cd-capacity'));
   test('cdrom: mount -t iso9660, every file has its SHA-256', () => step('cd-mount'));
   test('cdrom: mounted, the tray is locked (PREVENT through SCST) and START STOP UNIT eject is refused 05/53/02', () => step('cd-locked'));
   test('cdrom: media swap of the unmounted disc: sr sees the change (new capacity), after mount every file of the new ISO matches', () => step('cd-swap'));
+  test('cdrom: a second session of dvd1 gets the media change UA (28/00) exactly once: the core copies it, the LU does not repeat it', () => step('cd-ua-once'));
   test('cdrom: eject (ALLOW + START STOP UNIT through SCST) opens the tray: TEST UNIT READY 02/3A/02', () => step('cd-eject'));
   test('tape: mt status online at BOT', () => step('tape-status'));
   test('tape: tar writes three archives (a filemark after each)', () => step('tape-write'));
