@@ -71,6 +71,7 @@ describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local
   test('tape: tar writes three archives (a filemark after each)', () => step('tape-write'));
   test('tape: rewind + fsf 1, tar lists the second archive', () => step('tape-fsf'));
   test('tape: every archive reads back (rewind + fsf N) with matching checksums', () => step('tape-read'));
+  test('tape: a READ(6) longer than the record returns the 32 KiB record (ILI, short resp_data_len)', () => step('tape-ili'));
   test('tape: mt eod / tell: file number and block position from READ POSITION', () => step('tape-eod'));
   test('tape: mt setblk 512 holds (MODE SENSE page 0); 256 KiB written and read back through READ/WRITE(6) with FIXED=1, one logical object per block', () => step('tape-fixed'));
   test('changer: mtx status shows the barcodes and the empty drive', () => step('mtx-status'));
