@@ -125,6 +125,22 @@ else
   kstep cd-ua-once fail "TUR 1 '$(echo "$t1" | tr '\n' ' ')', TUR 2 '$(echo "$t2" | tr '\n' ' ')'"
 fi
 
+# LOGICAL UNIT RESET from the second session (sg_reset -d: scst_local_device_reset ->
+# SCST_LUN_RESET). The core keeps the reset UA itself (scst_process_reset: 29/00 for every
+# session of the device) and the LU must not return its own 29h: through EXEC it would crash
+# the core (scst_check_sense, unit-attentions.ts), and the link withholds it (logged, BUSY). So
+# each session gets one 29h UA, then GOOD.
+SG1=/dev/$(ls "/sys/block/${SR#/dev/}/device/scsi_generic")
+out=$(sg_reset -d "$SG2" 2>&1); rc=$?; echo "sg_reset: rc=$rc $out"
+ok=1; detail="reset rc=$rc"
+for g in "$SG2" "$SG1"; do
+  t1=$(sg_raw "$g" 00 00 00 00 00 00 2>&1); t2=$(sg_raw "$g" 00 00 00 00 00 00 2>&1)
+  echo "$g TUR 1: $t1"; echo "$g TUR 2: $t2"
+  echo "$t1" | grep -q 'Unit Attention' && echo "$t1" | grep -qiE 'reset|power on' && echo "$t2" | grep -q 'SCSI Status: Good' || { ok=0; detail="$detail; $g: $(echo "$t1" | tail -1) / $(echo "$t2" | head -1)"; }
+done
+grep -q withheld /tmp/media.out.err && { ok=0; detail="$detail; the LU returned a core-owned UA: $(grep withheld /tmp/media.out.err | head -1)"; }
+[ $rc = 0 ] && [ $ok = 1 ] && kstep cd-lun-reset ok "" || kstep cd-lun-reset fail "$detail"
+
 # util-linux eject: CDROMEJECT, which sr turns into ALLOW MEDIUM REMOVAL + START STOP UNIT; then
 # TEST UNIT READY says 02/3A/02 (medium not present, tray open)
 eject "$SR"; rc=$?

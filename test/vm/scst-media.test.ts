@@ -66,6 +66,7 @@ describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local
   test('cdrom: mounted, the tray is locked (PREVENT through SCST) and START STOP UNIT eject is refused 05/53/02', () => step('cd-locked'));
   test('cdrom: media swap of the unmounted disc: sr sees the change (new capacity), after mount every file of the new ISO matches', () => step('cd-swap'));
   test('cdrom: a second session of dvd1 gets the media change UA (28/00) exactly once: the core copies it, the LU does not repeat it', () => step('cd-ua-once'));
+  test('cdrom: LUN reset from one session: each session gets the core\'s reset UA once, then GOOD; the LU returns no 29h of its own', () => step('cd-lun-reset'));
   test('cdrom: eject (ALLOW + START STOP UNIT through SCST) opens the tray: TEST UNIT READY 02/3A/02', () => step('cd-eject'));
   test('tape: mt status online at BOT', () => step('tape-status'));
   test('tape: tar writes three archives (a filemark after each)', () => step('tape-write'));
