@@ -3,7 +3,9 @@
 # $SCST_DIR, built by kernel/vm/scst.mjs) serves, through one `fileio_tgt --link scst_user`
 # process, a DVD drive (dvd1), a tape drive (tape0) and a library (changer vtl + drive
 # vtl-drive0). scst_local maps them to local SCSI devices used by the kernel's sr, st and sg
-# drivers: mount -t iso9660, eject and `fileio_tgt media swap`; mt and tar; mtx. Every step
+# drivers: mount -t iso9660, PREVENT, `fileio_tgt media swap`, eject, and the unit attentions of
+# a swap and a LUN reset as a second session of dvd1 sees them; mt and tar in variable and fixed
+# blocks; mtx. Every step
 # appends "STEP <name> <ok|fail> <seconds> <detail>" to $RESULTS/steps and fails also when the
 # kernel log gained a BUG/Oops/WARNING/hung task/general protection line (kstep);
 # test/vm/scst-media.test.ts asserts on them. It made the inputs on the host: a.iso, b.iso with

@@ -3,8 +3,10 @@
 // scst_local.ko, built from the shared tarball by kernel/vm/scst.mjs for the VM's kernel), serves
 // a DVD drive, a tape drive and a library (changer + one drive) with --link scst_user from one
 // process, maps them through scst_local and drives them with the kernel's sr, st and sg drivers
-// (mount -t iso9660, eject, mt, tar, mtx). After every step the kernel log is checked for BUG,
-// Oops, WARNING, hung tasks and general protection faults. Each guest step is one test here.
+// (mount -t iso9660, PREVENT, media swap, eject, mt, tar, mtx), with dvd1 in a second target for
+// the unit attentions a second session sees (the core's copies, never the LU's as well). After
+// every step the kernel log is checked for BUG, Oops, WARNING, hung tasks and general protection
+// faults. Each guest step is one test here.
 import { describe, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
