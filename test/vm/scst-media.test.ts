@@ -7,6 +7,7 @@
 // the unit attentions a second session sees (the core's copies, never the LU's as well). After
 // every step the kernel log is checked for BUG, Oops, WARNING, hung tasks and general protection
 // faults. Each guest step is one test here.
+import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -38,7 +39,7 @@ const tapeCreate = (barcode: string, file: string) =>
   execFileSync(process.execPath, [join(REPO, 'bin/fileio_tgt.js'), 'tape', 'create', '--barcode', barcode, '--size', '64M', file]);
 
 describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local) in a VM', () => {
-  const { step } = guestSuite({
+  const suite = guestSuite({
     label: 'scst-media',
     script: 'test/vm/guest-scst-media.sh',
     timeoutMs: 8 * 60_000,
@@ -60,6 +61,8 @@ describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local
       for (const i of [1, 2]) tapeCreate(`VOL00${i}L6`, join(share, 'carts', `VOL00${i}L6`));
     },
   });
+  const { step } = suite;
+  test('the guest script exited 0', () => assert.equal(suite.guest.result.rc, 0, suite.guest.result.output.slice(-3000)));
   test('insmod scst.ko, scst_user.ko, scst_local.ko (stock SCST): /dev/scst_user, /var/lib/scst/pr', () => step('modules'));
   test('fileio_tgt --link scst_user registers dvd1, tape0, the changer and its drive as SCST devices', () => step('register'));
   test('scst_local maps them: dvd1 as /dev/srN (and in a second target, a second session), tape0 as /dev/nstN, the library as one host (changer LUN 0, drive LUN 1)', () => step('devices'));
