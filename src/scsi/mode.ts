@@ -46,9 +46,15 @@ export function modeSense(ctx: CommandContext): Buffer {
   const dbd = (cdb[1]! & 0x08) !== 0;
   const llbaa = ten && (cdb[1]! & 0x10) !== 0;
   const pc = (cdb[2]! >> 6) as PageControl;
-  const pages = lu.modePages.sense(pc, cdb[2]! & 0x3f, cdb[3]!);
-  const alloc = ten ? u16(cdb, 7) : cdb[4]!;
   const src = lu.blockDescriptors;
+  // Page code 00h (vendor specific, no page format; SPC-5 §6.14): a sequential-access device
+  // answers it with the header and block descriptor alone, as LTO drives do. Linux st reads the
+  // block length, density and write protection this way at every open (check_tape: MODE SENSE(6)
+  // page 0, allocation length 12); refused, st assumes variable blocks and no write protection,
+  // which undoes `mt setblk` at the next open.
+  const headerOnly = (cdb[2]! & 0x3f) === 0 && cdb[3] === 0 && pc !== 3 && src?.density !== undefined;
+  const pages = headerOnly ? Buffer.alloc(0) : lu.modePages.sense(pc, cdb[2]! & 0x3f, cdb[3]!);
+  const alloc = ten ? u16(cdb, 7) : cdb[4]!;
   let bd: Buffer = Buffer.alloc(0);
   if (src && !dbd) {
     const d = src.descriptor();

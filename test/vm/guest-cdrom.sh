@@ -11,6 +11,7 @@
 set -u
 REPO=${REPO:-$(pwd)}
 source "$REPO/kernel/vm/guest-lib.sh"
+source "$REPO/kernel/vm/guest-media-lib.sh"
 
 A=$RESULTS/a.iso
 B=$RESULTS/b.iso
@@ -59,10 +60,6 @@ wait_uev() {
 # ack DEV: opens DEV without waiting for a medium (no autoclose), which clears the kernel's pending
 # media events as udev's probe would; until then a further change raises no new uevent
 ack() { dd if="/dev/$1" iflag=nonblock count=0 status=none 2>/dev/null; true; }
-# sums_ok DIR SUMS: every file listed has its sha256, and DIR holds no other file
-sums_ok() {
-  (cd "$1" && sha256sum -c --quiet "$2") && [ "$(find "$1" -type f | wc -l)" = "$(wc -l < "$2")" ]
-}
 profile_of() { sg_get_config -c "/dev/$1" 2>&1 | sed -n 's/^Current profile: //p'; }
 # zero_block DEV LBA: the 2048-byte block at LBA reads back, all zeros (cmp fails on a short read)
 zero_block() { dd if="/dev/$1" bs=2048 skip="$2" count=1 2>/dev/null | cmp -s -n 2048 - /dev/zero; }

@@ -7,6 +7,7 @@
 set -u
 REPO=${REPO:-$(pwd)}
 source "$REPO/kernel/vm/guest-lib.sh"
+source "$REPO/kernel/vm/guest-media-lib.sh"
 
 ip link set lo up 2>/dev/null || true
 modprobe target_core_user && modprobe tcm_loop && modprobe st && modprobe sg || { step modules fail "modprobe failed"; exit 1; }
@@ -36,14 +37,6 @@ find_devs() {
     case $(basename "$d") in *[a-z]) ;; *) NST=/dev/$(basename "$d") ;; esac
   done
 }
-# mt_ready: mt status until the drive reports ONLINE (unit attentions after load/restart)
-mt_ready() {
-  for _ in $(seq 1 20); do
-    mt -f "$NST" status 2>&1 | grep -q ONLINE && return 0
-    sleep 0.3
-  done
-  return 1
-}
 
 if start_lib /tmp/t1.out; then
   cat /tmp/t1.out; sleep 0.5; find_devs
@@ -70,14 +63,11 @@ if [ -n "${CHG:-}" ] && [ -n "${NST:-}" ]; then
     step mtx-load fail "$(mtx -f "$CHG" status 2>&1 | head -3 | tr '\n' ' ')"
   fi
 
-  mt_ready; out=$(mt -f "$NST" status 2>&1); echo "$out"
+  mt_ready "$NST"; out=$(mt -f "$NST" status 2>&1); echo "$out"
   echo "$out" | grep -q 'ONLINE' && echo "$out" | grep -q 'BOT' && step mt-status ok "" || step mt-status fail "$(echo "$out" | tr '\n' ' ')"
 
   # tar: three archives (each ends with a filemark), then read them back, one by position
-  mkdir -p /tmp/src/a /tmp/src/b /tmp/src/c
-  cp -r "$REPO/src/media" /tmp/src/a/; cp -r "$REPO/src/handlers/tape" /tmp/src/b/
-  head -c $((3 << 20)) /dev/urandom > /tmp/src/c/random.bin
-  (cd /tmp/src && find . -type f | sort | xargs sha256sum) > /tmp/src.sums
+  tar_sources /tmp/src /tmp/src.sums
   ok=1
   for d in a b c; do (cd /tmp/src && tar -cf "$NST" -b 64 "$d") || ok=0; done
   mt -f "$NST" status | tee /tmp/mt.after
@@ -91,15 +81,7 @@ if [ -n "${CHG:-}" ] && [ -n "${NST:-}" ]; then
   echo "$list" | grep -q '^b/tape/' || ok=0
   [ $ok = 1 ] && step mt-fsf ok "" || step mt-fsf fail "$list"
 
-  rm -rf /tmp/dst; mkdir -p /tmp/dst; ok=1
-  k=0
-  for d in a b c; do
-    mt -f "$NST" rewind && { [ $k = 0 ] || mt -f "$NST" fsf $k; } || ok=0
-    (cd /tmp/dst && tar -xf "$NST" -b 64) || ok=0
-    k=$((k + 1))
-  done
-  (cd /tmp/dst && sha256sum -c --quiet /tmp/src.sums) || ok=0
-  [ $ok = 1 ] && step tar-read ok "" || step tar-read fail ""
+  tar_read_back "$NST" /tmp/dst /tmp/src.sums && step tar-read ok "" || step tar-read fail ""
 
   ok=1
   mt -f "$NST" eod || ok=0
@@ -120,7 +102,7 @@ if [ -n "${CHG:-}" ] && [ -n "${NST:-}" ]; then
   [ $ok = 1 ] && step mtx-unload-transfer ok "" || step mtx-unload-transfer fail ""
 
   # kill -9 while dd writes 64 KiB blocks: every block dd saw acknowledged is on the cartridge
-  mtx -f "$CHG" load 4 0 && mt_ready
+  mtx -f "$CHG" load 4 0 && mt_ready "$NST"
   head -c $((64 << 20)) /dev/urandom > /tmp/pattern.bin
   (dd if=/tmp/pattern.bin of="$NST" bs=64k 2> /tmp/dd.err; echo "dd rc=$?" >> /tmp/dd.err) &
   DD=$!
@@ -131,7 +113,7 @@ if [ -n "${CHG:-}" ] && [ -n "${NST:-}" ]; then
     cat /tmp/t2.out /tmp/t2.out.err
     wait $DD; cat /tmp/dd.err
     n=$(sed -n 's/^\([0-9]*\)+[0-9]* records out$/\1/p' /tmp/dd.err)
-    mt_ready; mt -f "$NST" rewind
+    mt_ready "$NST"; mt -f "$NST" rewind
     dd if="$NST" of=/tmp/back.bin bs=64k count="${n:-0}" 2>&1
     a=$(head -c $(( ${n:-0} * 65536 )) /tmp/pattern.bin | sha256sum); b=$(sha256sum < /tmp/back.bin)
     if [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$a" = "$b" ]; then step kill9-acked ok "$n blocks"; else step kill9-acked fail "n=$n"; fi
