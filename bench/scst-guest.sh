@@ -12,7 +12,7 @@
 # commands per handler.
 # Lines go to $RESULTS/bench.tsv:
 #   meta  KEY VALUE
-#   fio   TARGET ROUND WORKLOAD JSONFILE RC CPU_TICKS WALL_SECONDS
+#   fio   TARGET ROUND WORKLOAD JSONFILE RC CPU_TICKS IDLE_TICKS WINDOW_SECONDS
 #   check NAME ok|fail DETAIL
 #   error TARGET MESSAGE
 set -u
@@ -22,7 +22,7 @@ SCST_DIR=${SCST_DIR:?SCST_DIR must name the cached SCST build (kernel/vm/scst.mj
 ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-5}
 RAMP=${RAMP:-1}
-WARMUP_SECS=${WARMUP_SECS:-10}
+WARMUP_SECS=${WARMUP_SECS:-15}
 SIZE_MB=${SIZE_MB:-256}
 VERIFY_MB=${VERIFY_MB:-32}
 ONLY=${ONLY:-}   # ours | c: one handler only (debugging)
@@ -34,6 +34,8 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # utime + stime of the whole thread group, in clock ticks (proc(5): fields 14 and 15; the
 # leader's stat sums all threads, which matters for the C handler's 7 worker threads)
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# the vCPU's idle + iowait ticks (proc(5), /proc/stat "cpu" line)
+idle_ticks() { awk '/^cpu /{ print $5 + $6; exit }' /proc/stat; }
 
 emit meta script_start_uptime "$(uptime_s)"
 emit meta kernel "$(uname -r)"
@@ -117,9 +119,13 @@ TARGETS=()
 [ -n "$CDEV" ] && TARGETS+=(c)
 [ ${#TARGETS[@]} -gt 0 ] || { emit error all "no handler came up"; exit 1; }
 
-# what each LUN advertises (VPD B0h, SBC-4 6.6.4) and what sd made of it
+# what each LUN advertises (VPD B0h, SBC-4 6.6.4) and what sd made of it. scst_local's host
+# template has cmd_per_lun 3, and scst_local_slave_configure only logs the depth it computes on
+# kernels >= 3.19 (it applies it for older ones only), so the sd device keeps 3, which would cap
+# every "QD32" run at 3 commands in flight: both get 64 (scst_local_change_queue_depth).
 for t in "${TARGETS[@]}"; do
   d=${DEV[$t]} q=/sys/block/$(basename "${DEV[$t]}")
+  echo 64 > $q/device/queue_depth 2>/dev/null || emit error "$t" "cannot set queue_depth 64 on $d"
   bl=$(sg_vpd -p bl "$d" 2>&1)
   emit meta "${t}_opt_xfer" "$(echo "$bl" | grep -i 'optimal transfer length:' | head -1 | sed 's/.*: *//')"
   emit meta "${t}_max_xfer" "$(echo "$bl" | grep -i 'maximum transfer length:' | head -1 | sed 's/.*: *//')"
@@ -128,16 +134,34 @@ for t in "${TARGETS[@]}"; do
 done
 emit meta setup_done_uptime "$(uptime_s)"
 
+# the pid of fio's job process once it has DEV open, i.e. once I/O is about to start
+fio_job() { # FIO_PID DEV
+  local c
+  for _ in $(seq 1 400); do
+    for c in $(cat /proc/$1/task/*/children 2>/dev/null); do
+      ls -l /proc/$c/fd 2>/dev/null | grep -q " $2\$" && return 0
+    done
+    kill -0 $1 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
 run_fio() { # TARGET ROUND RW BS QD NAME
-  local t=$1 f=$RESULTS/fio-$1-$2-$6.json rc c0 c1 u0 u1
-  c0=$(cpu_ticks "${PID[$t]}"); u0=$(uptime_s)
+  local t=$1 f=$RESULTS/fio-$1-$2-$6.json rc fp c0=0 c1=0 i0=0 i1=0 u0=0 u1=0
   fio --name=bench --filename="${DEV[$t]}" --direct=1 --ioengine=libaio --rw=$3 --bs=$4 --iodepth=$5 \
     --runtime=$SECS --ramp_time=$RAMP --time_based --randrepeat=0 --norandommap --lat_percentiles=1 \
-    --output-format=json --output="$f" > /dev/null 2> "$f.err"
+    --output-format=json --output="$f" > /dev/null 2> "$f.err" &
+  fp=$!
+  # CPU over the measured part only (fio's start-up under TCG takes seconds): from the end of the
+  # ramp to a second before the end of the run, so the window never covers fio's own exit
+  if fio_job $fp "${DEV[$t]}" && sleep "$RAMP"; then
+    c0=$(cpu_ticks "${PID[$t]}"); i0=$(idle_ticks); u0=$(uptime_s)
+    sleep $((SECS > 2 ? SECS - 1 : 1))
+    c1=$(cpu_ticks "${PID[$t]}"); i1=$(idle_ticks); u1=$(uptime_s)
+  fi
+  wait $fp
   rc=$?
-  c1=$(cpu_ticks "${PID[$t]}"); u1=$(uptime_s)
-  # CPU over fio's whole life (ramp and start-up included): a share, not an absolute
-  emit fio "$t" "$2" "$6" "$(basename "$f")" $rc $((c1 - c0)) "$(awk -v a="$u0" -v b="$u1" 'BEGIN{printf "%.2f", b-a}')"
+  emit fio "$t" "$2" "$6" "$(basename "$f")" $rc $((c1 - c0)) $((i1 - i0)) "$(awk -v a="$u0" -v b="$u1" 'BEGIN{printf "%.2f", b-a}')"
 }
 
 # Warm-up, the same for both and not measured: our handler is JavaScript, compiled as its paths

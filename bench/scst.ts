@@ -14,7 +14,7 @@
 // read back, a kernel splat), because a fast-but-wrong result must not look like a win.
 //
 // Environment: BENCH_SECONDS (5, measured per fio run, after BENCH_RAMP_SECONDS = 1),
-// BENCH_ROUNDS (2), SCST_BENCH_WARMUP_SECONDS (10 of 4 KiB random I/O per LUN, plus a third of it
+// BENCH_ROUNDS (2), SCST_BENCH_WARMUP_SECONDS (15 of 4 KiB random I/O per LUN, plus a third of it
 // of 1 MiB I/O, before the rounds, not measured), SCST_BENCH_SIZE_MB (256, each image),
 // SCST_BENCH_ONLY=ours|c, FILEIO_VM_VERBOSE=1 (stream the guest console), FILEIO_VM_KEEP=1 (keep
 // the share with bench.tsv and the fio JSON files).
@@ -55,6 +55,7 @@ interface Sample {
   p50_us: number;
   p99_us: number;
   cpu_pct: number;
+  idle_pct: number;
 }
 interface FioSide {
   iops: number;
@@ -68,7 +69,7 @@ interface FioJob {
 }
 
 /** One fio JSON result; `lat` percentiles exist because the guest runs fio with --lat_percentiles=1. */
-function parseFio(file: string, side: 'read' | 'write'): Omit<Sample, 'round' | 'cpu_pct'> {
+function parseFio(file: string, side: 'read' | 'write'): Omit<Sample, 'round' | 'cpu_pct' | 'idle_pct'> {
   const text = readFileSync(file, 'utf8');
   // fio may print notes before the JSON object
   const job = (JSON.parse(text.slice(text.indexOf('{'))) as { jobs: FioJob[] }).jobs[0];
@@ -98,7 +99,7 @@ export async function runScstBench(): Promise<number> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
   const secs = Number(process.env.BENCH_SECONDS ?? 5);
   const ramp = Number(process.env.BENCH_RAMP_SECONDS ?? 1);
-  const warmup = Number(process.env.SCST_BENCH_WARMUP_SECONDS ?? 10);
+  const warmup = Number(process.env.SCST_BENCH_WARMUP_SECONDS ?? 15);
   const sizeMb = Number(process.env.SCST_BENCH_SIZE_MB ?? 256);
   for (const [k, v] of Object.entries({ rounds, secs, warmup, sizeMb })) {
     if (!Number.isInteger(v) || v < (k === 'warmup' ? 0 : 1)) throw new Error(`bad ${k}: ${v}`);
@@ -116,8 +117,9 @@ export async function runScstBench(): Promise<number> {
     WARMUP_SECS: String(warmup), SIZE_MB: String(sizeMb),
   };
   if (process.env.SCST_BENCH_ONLY) env.ONLY = process.env.SCST_BENCH_ONLY;
-  // bounded by what the guest is asked to do: set-up, warm-up, every fio run with its start-up under TCG
-  const timeoutMs = (240 + 3 * warmup + rounds * WORKLOADS.length * TARGETS.length * (secs + ramp + 6)) * 1000;
+  // bounded by what the guest is asked to do: set-up, warm-up, every fio run with its start-up
+  // under TCG, with room for a host busy with other VMs (a node start-up alone then takes a minute)
+  const timeoutMs = (360 + 4 * warmup + rounds * WORKLOADS.length * TARGETS.length * (secs + ramp + 10)) * 1000;
   const r = await vm.runVm({
     kernel, initramfs: join(share, 'initramfs.cpio'), script: join(REPO, 'bench/scst-guest.sh'), share, cwd: REPO, timeoutMs, env,
     // two 256 MiB images in the guest's tmpfs, the SGV caches of both handlers, node
@@ -142,15 +144,16 @@ export async function runScstBench(): Promise<number> {
       checks.push(`${f[1]}: ${f[2]}${f[3] && f[3] !== '-' ? ` (${f.slice(3).join(' ')})` : ''}`);
       if (f[2] !== 'ok') problems.push(`${f[1]}: ${f.slice(3).join(' ')}`);
     } else if (f[0] === 'fio') {
-      const [, t, round, w, file, rc, ticks, wall] = f;
+      const [, t, round, w, file, rc, ticks, idle, window] = f;
       const wl = WORKLOADS.find((x) => x.key === w);
       const k = `${t} ${w}`;
       try {
         if (!wl) throw new Error(`unknown workload ${w}`);
         if (rc !== '0') throw new Error(`fio exited ${rc}`);
         const s = parseFio(join(share, file), wl.side);
-        const cpu = (100 * Number(ticks)) / Number(meta.get('clk_tck') ?? 100) / Number(wall);
-        samples.set(k, [...(samples.get(k) ?? []), { round: Number(round), ...s, cpu_pct: cpu }]);
+        // shares of the one vCPU over the measured window (NaN when the guest could not take it)
+        const pctOfVcpu = (n: string) => (Number(window) > 0 ? (100 * Number(n)) / Number(meta.get('clk_tck') ?? 100) / Number(window) : NaN);
+        samples.set(k, [...(samples.get(k) ?? []), { round: Number(round), ...s, cpu_pct: pctOfVcpu(ticks), idle_pct: pctOfVcpu(idle) }]);
       } catch (e) {
         const err = existsSync(join(share, `${file}.err`)) ? readFileSync(join(share, `${file}.err`), 'utf8').trim().slice(0, 300) : '';
         problems.push(`${LABEL[t as TargetName] ?? t} ${w} round ${round}: ${(e as Error).message} ${err}`);
@@ -162,7 +165,7 @@ export async function runScstBench(): Promise<number> {
   const get = (t: TargetName, w: string) => samples.get(`${t} ${w}`) ?? [];
   const med = (t: TargetName, w: string, f: (s: Sample) => number) => median(get(t, w).map(f));
   const rows: string[][] = [['workload', 'ours IOPS (rounds)', 'C IOPS (rounds)', 'ours MiB/s', 'C MiB/s', 'ours/C']];
-  const lat: string[][] = [['workload', 'ours lat p50 / p99 µs', 'C lat p50 / p99 µs', 'ours CPU', 'C CPU']];
+  const lat: string[][] = [['workload', 'ours lat p50 / p99 µs', 'C lat p50 / p99 µs', 'ours CPU', 'C CPU', 'vCPU idle ours / C']];
   const summary: Record<string, unknown>[] = [];
   for (const w of WORKLOADS) {
     const per = (t: TargetName) => `${num(med(t, w.key, (s) => s.iops))} (${get(t, w.key).map((s) => num(s.iops)).join(' / ') || '–'})`;
@@ -170,7 +173,7 @@ export async function runScstBench(): Promise<number> {
     rows.push([w.name, per('ours'), per('c'), num(med('ours', w.key, (s) => s.mibs), 1), num(med('c', w.key, (s) => s.mibs), 1), Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '–']);
     const l = (t: TargetName) => `${num(med(t, w.key, (s) => s.p50_us))} / ${num(med(t, w.key, (s) => s.p99_us))}`;
     const cpu = (t: TargetName) => `${num(med(t, w.key, (s) => s.cpu_pct))} %`;
-    lat.push([w.name, l('ours'), l('c'), cpu('ours'), cpu('c')]);
+    lat.push([w.name, l('ours'), l('c'), cpu('ours'), cpu('c'), `${num(med('ours', w.key, (s) => s.idle_pct))} / ${num(med('c', w.key, (s) => s.idle_pct))} %`]);
     summary.push({ workload: w.key, ours: get('ours', w.key), c: get('c', w.key), ratio: Number.isFinite(ratio) ? ratio : null });
   }
 
@@ -187,7 +190,7 @@ export async function runScstBench(): Promise<number> {
   console.log('');
   console.log(table(lat));
   console.log('');
-  console.log('CPU = the handler process (all threads, user + system: the ioctls run SCST work in its context) over each fio run, % of the one vCPU.');
+  console.log('CPU = the handler process (all threads, user + system: its ioctls run SCST work in its context) from the end of the ramp to 1 s before the end of each run, % of the one vCPU; vCPU idle = idle + iowait of the guest in the same window.');
   console.log('Caveat: JavaScript runs under TCG emulation here (no KVM), which costs it more than C, so these ratios understate a real CPU.');
   console.log(`checks: ${checks.join('; ') || 'none ran'}`);
   const dmesg = checks.find((c) => c.startsWith('dmesg:'));
