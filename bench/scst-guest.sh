@@ -12,7 +12,8 @@
 # commands per handler.
 # Lines go to $RESULTS/bench.tsv:
 #   meta  KEY VALUE
-#   fio   TARGET ROUND WORKLOAD JSONFILE RC CPU_TICKS IDLE_TICKS WINDOW_SECONDS
+#   fio   TARGET ROUND WORKLOAD JSONFILE RC SAMPLEFILE
+# and SAMPLEFILE has "EPOCH_SECONDS HANDLER_RUN_NS VCPU_IDLE_TICKS" every half second of the run.
 #   check NAME ok|fail DETAIL
 #   error TARGET MESSAGE
 set -u
@@ -31,11 +32,16 @@ OUT=$RESULTS/bench.tsv
 ST=/sys/kernel/scst_tgt
 emit() { local IFS=$'\t'; echo "$*" >> "$OUT"; echo "BENCH $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
-# utime + stime of the whole thread group, in clock ticks (proc(5): fields 14 and 15; the
-# leader's stat sums all threads, which matters for the C handler's 7 worker threads)
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# the vCPU's idle + iowait ticks (proc(5), /proc/stat "cpu" line)
-idle_ticks() { awk '/^cpu /{ print $5 + $6; exit }' /proc/stat; }
+# One sample line "EPOCH_SECONDS HANDLER_RUN_NS VCPU_IDLE_TICKS": the handler's CPU time as the
+# sum of its threads' sum_exec_runtime (proc(5) schedstat, ns), which the scheduler measures at
+# every switch (tick-sampled utime/stime lose the ticks a busy host delays under TCG), and the
+# vCPU's idle + iowait ticks (/proc/stat "cpu" line). Bash builtins only: sampling forks nothing.
+sample() { # PID
+  local f a s=0 c u n y i w _
+  for f in /proc/$1/task/*/schedstat; do read -r a _ < "$f" 2>/dev/null && s=$((s + a)); done
+  read -r c u n y i w _ < /proc/stat
+  echo "$EPOCHREALTIME $s $((i + w))"
+}
 
 emit meta script_start_uptime "$(uptime_s)"
 emit meta kernel "$(uname -r)"
@@ -74,7 +80,9 @@ export_local() { # DEVICE
   echo "add $1 0" > $ST/targets/scst_local/tgt_$1/luns/mgmt || return 1
   dev_of_session "tgt_$1" "sess_$1"
 }
-fill_image() { rm -f "$1"; dd if=/dev/zero of="$1" bs=1M count="$SIZE_MB" status=none; }
+# every page of the image allocated in tmpfs (shmem_fallocate), so neither handler reads holes;
+# dd of zeros is the fallback and costs a minute per image under TCG
+fill_image() { rm -f "$1"; fallocate -l "${SIZE_MB}M" "$1" 2>/dev/null || dd if=/dev/zero of="$1" bs=1M count="$SIZE_MB" status=none; }
 
 OURDEV= CDEV= OURPID= CPID=
 # ---- B: SCST's C fileio_tgt
@@ -134,34 +142,20 @@ for t in "${TARGETS[@]}"; do
 done
 emit meta setup_done_uptime "$(uptime_s)"
 
-# the pid of fio's job process once it has DEV open, i.e. once I/O is about to start
-fio_job() { # FIO_PID DEV
-  local c
-  for _ in $(seq 1 400); do
-    for c in $(cat /proc/$1/task/*/children 2>/dev/null); do
-      ls -l /proc/$c/fd 2>/dev/null | grep -q " $2\$" && return 0
-    done
-    kill -0 $1 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
 run_fio() { # TARGET ROUND RW BS QD NAME
-  local t=$1 f=$RESULTS/fio-$1-$2-$6.json rc fp c0=0 c1=0 i0=0 i1=0 u0=0 u1=0
+  local t=$1 f=$RESULTS/fio-$1-$2-$6.json c=$RESULTS/cpu-$1-$2-$6.txt rc sp
+  # handler CPU and vCPU idle sampled through the run; bench/scst.ts keeps the samples inside
+  # fio's measured window (its end timestamp minus job_runtime: no ramp, no start-up)
+  ( for _ in $(seq 1 $(( (SECS + RAMP + 120) * 2 ))); do
+      sample "${PID[$t]}"; sleep 0.5
+    done ) > "$c" &
+  sp=$!
   fio --name=bench --filename="${DEV[$t]}" --direct=1 --ioengine=libaio --rw=$3 --bs=$4 --iodepth=$5 \
     --runtime=$SECS --ramp_time=$RAMP --time_based --randrepeat=0 --norandommap --lat_percentiles=1 \
-    --output-format=json --output="$f" > /dev/null 2> "$f.err" &
-  fp=$!
-  # CPU over the measured part only (fio's start-up under TCG takes seconds): from the end of the
-  # ramp to a second before the end of the run, so the window never covers fio's own exit
-  if fio_job $fp "${DEV[$t]}" && sleep "$RAMP"; then
-    c0=$(cpu_ticks "${PID[$t]}"); i0=$(idle_ticks); u0=$(uptime_s)
-    sleep $((SECS > 2 ? SECS - 1 : 1))
-    c1=$(cpu_ticks "${PID[$t]}"); i1=$(idle_ticks); u1=$(uptime_s)
-  fi
-  wait $fp
+    --output-format=json --output="$f" > /dev/null 2> "$f.err"
   rc=$?
-  emit fio "$t" "$2" "$6" "$(basename "$f")" $rc $((c1 - c0)) $((i1 - i0)) "$(awk -v a="$u0" -v b="$u1" 'BEGIN{printf "%.2f", b-a}')"
+  kill $sp 2>/dev/null; wait $sp 2>/dev/null
+  emit fio "$t" "$2" "$6" "$(basename "$f")" $rc "$(basename "$c")"
 }
 
 # Warm-up, the same for both and not measured: our handler is JavaScript, compiled as its paths

@@ -64,20 +64,40 @@ interface FioSide {
 }
 interface FioJob {
   error: number;
+  job_runtime: number;
   read: FioSide;
   write: FioSide;
 }
 
-/** One fio JSON result; `lat` percentiles exist because the guest runs fio with --lat_percentiles=1. */
-function parseFio(file: string, side: 'read' | 'write'): Omit<Sample, 'round' | 'cpu_pct' | 'idle_pct'> {
+/**
+ * One fio JSON result; `lat` percentiles exist because the guest runs fio with --lat_percentiles=1.
+ * Also the measured window in epoch seconds: fio stamps its report at the end of the run, and
+ * job_runtime is the measured time without the ramp.
+ */
+function parseFio(file: string, side: 'read' | 'write'): Omit<Sample, 'round' | 'cpu_pct' | 'idle_pct'> & { window: [number, number] } {
   const text = readFileSync(file, 'utf8');
   // fio may print notes before the JSON object
-  const job = (JSON.parse(text.slice(text.indexOf('{'))) as { jobs: FioJob[] }).jobs[0];
+  const out = JSON.parse(text.slice(text.indexOf('{'))) as { timestamp_ms: number; jobs: FioJob[] };
+  const job = out.jobs[0];
   if (job.error) throw new Error(`fio error ${job.error}`);
   const s = job[side];
   const pct = s.lat_ns?.percentile;
   if (!pct) throw new Error('fio reported no total-latency percentiles');
-  return { iops: s.iops, mibs: s.bw_bytes / 2 ** 20, p50_us: pct['50.000000'] / 1000, p99_us: pct['99.000000'] / 1000 };
+  const end = out.timestamp_ms / 1000;
+  return { iops: s.iops, mibs: s.bw_bytes / 2 ** 20, p50_us: pct['50.000000'] / 1000, p99_us: pct['99.000000'] / 1000, window: [end - job.job_runtime / 1000, end] };
+}
+
+/**
+ * The handler's CPU and the vCPU's idle time, % of the one vCPU, between the first and the last
+ * sample (EPOCH RUN_NS IDLE_TICKS, half a second apart) inside fio's measured window.
+ */
+function cpuShares(file: string, [from, to]: [number, number], clkTck: number): { cpu_pct: number; idle_pct: number } {
+  const rows = readFileSync(file, 'utf8').split('\n').map((l) => l.split(' ').map(Number)).filter((r) => r.length === 3 && r.every(Number.isFinite));
+  const inside = rows.filter(([t]) => t >= from && t <= to);
+  if (inside.length < 2) return { cpu_pct: NaN, idle_pct: NaN };
+  const [a, b] = [inside[0], inside[inside.length - 1]];
+  const secs = b[0] - a[0];
+  return { cpu_pct: (100 * (b[1] - a[1])) / 1e9 / secs, idle_pct: (100 * (b[2] - a[2])) / clkTck / secs };
 }
 
 export function median(xs: number[]): number {
@@ -144,16 +164,15 @@ export async function runScstBench(): Promise<number> {
       checks.push(`${f[1]}: ${f[2]}${f[3] && f[3] !== '-' ? ` (${f.slice(3).join(' ')})` : ''}`);
       if (f[2] !== 'ok') problems.push(`${f[1]}: ${f.slice(3).join(' ')}`);
     } else if (f[0] === 'fio') {
-      const [, t, round, w, file, rc, ticks, idle, window] = f;
+      const [, t, round, w, file, rc, cpuFile] = f;
       const wl = WORKLOADS.find((x) => x.key === w);
       const k = `${t} ${w}`;
       try {
         if (!wl) throw new Error(`unknown workload ${w}`);
         if (rc !== '0') throw new Error(`fio exited ${rc}`);
-        const s = parseFio(join(share, file), wl.side);
-        // shares of the one vCPU over the measured window (NaN when the guest could not take it)
-        const pctOfVcpu = (n: string) => (Number(window) > 0 ? (100 * Number(n)) / Number(meta.get('clk_tck') ?? 100) / Number(window) : NaN);
-        samples.set(k, [...(samples.get(k) ?? []), { round: Number(round), ...s, cpu_pct: pctOfVcpu(ticks), idle_pct: pctOfVcpu(idle) }]);
+        const { window, ...s } = parseFio(join(share, file), wl.side);
+        const cpu = cpuShares(join(share, cpuFile), window, Number(meta.get('clk_tck') ?? 100));
+        samples.set(k, [...(samples.get(k) ?? []), { round: Number(round), ...s, ...cpu }]);
       } catch (e) {
         const err = existsSync(join(share, `${file}.err`)) ? readFileSync(join(share, `${file}.err`), 'utf8').trim().slice(0, 300) : '';
         problems.push(`${LABEL[t as TargetName] ?? t} ${w} round ${round}: ${(e as Error).message} ${err}`);
@@ -172,7 +191,8 @@ export async function runScstBench(): Promise<number> {
     const ratio = med('ours', w.key, (s) => s.iops) / med('c', w.key, (s) => s.iops);
     rows.push([w.name, per('ours'), per('c'), num(med('ours', w.key, (s) => s.mibs), 1), num(med('c', w.key, (s) => s.mibs), 1), Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '–']);
     const l = (t: TargetName) => `${num(med(t, w.key, (s) => s.p50_us))} / ${num(med(t, w.key, (s) => s.p99_us))}`;
-    const cpu = (t: TargetName) => `${num(med(t, w.key, (s) => s.cpu_pct))} %`;
+    // and per I/O (CPU seconds per command, in µs), which does not depend on how fast it went
+    const cpu = (t: TargetName) => `${num(med(t, w.key, (s) => s.cpu_pct))} % (${num(med(t, w.key, (s) => (s.cpu_pct * 1e4) / s.iops))} µs/IO)`;
     lat.push([w.name, l('ours'), l('c'), cpu('ours'), cpu('c'), `${num(med('ours', w.key, (s) => s.idle_pct))} / ${num(med('c', w.key, (s) => s.idle_pct))} %`]);
     summary.push({ workload: w.key, ours: get('ours', w.key), c: get('c', w.key), ratio: Number.isFinite(ratio) ? ratio : null });
   }
@@ -180,7 +200,7 @@ export async function runScstBench(): Promise<number> {
   const initUp = /init: up ([\d.]+)s/.exec(r.output)?.[1];
   console.log('');
   console.log(`## SCST scst_user: ${LABEL.ours} vs ${LABEL.c}, one VM, one stock SCST core (${meta.get('scst_version') ?? '?'}), scst_local, interleaved A B`);
-  console.log(`kernel ${meta.get('kernel') ?? kernel.kver}, ${meta.get('guest_cpus') ?? '?'} guest vCPU (qemu TCG), ${sizeMb} MiB zero-filled images on guest tmpfs, devices ours ${meta.get('ours_dev') ?? '?'}, C ${meta.get('c_dev') ?? '?'}; SCST source sha256 ${build.sha256.slice(0, 16)}`);
+  console.log(`kernel ${meta.get('kernel') ?? kernel.kver}, ${meta.get('guest_cpus') ?? '?'} guest vCPU (qemu TCG), ${sizeMb} MiB images (every page allocated) on guest tmpfs, devices ours ${meta.get('ours_dev') ?? '?'}, C ${meta.get('c_dev') ?? '?'}; SCST source sha256 ${build.sha256.slice(0, 16)}`);
   for (const t of TARGETS) {
     console.log(`${LABEL[t]}: VPD B0h optimal transfer ${meta.get(`${t}_opt_xfer`) ?? '?'}, maximum transfer ${meta.get(`${t}_max_xfer`) ?? '?'}; sd: ${meta.get(`${t}_queue`) ?? '?'}`);
   }
@@ -190,7 +210,7 @@ export async function runScstBench(): Promise<number> {
   console.log('');
   console.log(table(lat));
   console.log('');
-  console.log('CPU = the handler process (all threads, user + system: its ioctls run SCST work in its context) from the end of the ramp to 1 s before the end of each run, % of the one vCPU; vCPU idle = idle + iowait of the guest in the same window.');
+  console.log('CPU = the handler process (all threads, user + system, from schedstat: its ioctls run SCST work in its context) within fio\'s measured window, % of the one vCPU; vCPU idle = idle + iowait of the guest in the same window.');
   console.log('Caveat: JavaScript runs under TCG emulation here (no KVM), which costs it more than C, so these ratios understate a real CPU.');
   console.log(`checks: ${checks.join('; ') || 'none ran'}`);
   const dmesg = checks.find((c) => c.startsWith('dmesg:'));
