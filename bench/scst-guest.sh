@@ -13,7 +13,7 @@
 # Lines go to $RESULTS/bench.tsv:
 #   meta  KEY VALUE
 #   fio   TARGET ROUND WORKLOAD JSONFILE RC SAMPLEFILE
-# and SAMPLEFILE has "EPOCH_SECONDS HANDLER_RUN_NS VCPU_IDLE_TICKS" every half second of the run.
+# and SAMPLEFILE has "EPOCH_SECONDS HANDLER_TICKS VCPU_IDLE_TICKS" every half second of the run.
 #   check NAME ok|fail DETAIL
 #   error TARGET MESSAGE
 set -u
@@ -32,15 +32,18 @@ OUT=$RESULTS/bench.tsv
 ST=/sys/kernel/scst_tgt
 emit() { local IFS=$'\t'; echo "$*" >> "$OUT"; echo "BENCH $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
-# One sample line "EPOCH_SECONDS HANDLER_RUN_NS VCPU_IDLE_TICKS": the handler's CPU time as the
-# sum of its threads' sum_exec_runtime (proc(5) schedstat, ns), which the scheduler measures at
-# every switch (tick-sampled utime/stime lose the ticks a busy host delays under TCG), and the
-# vCPU's idle + iowait ticks (/proc/stat "cpu" line). Bash builtins only: sampling forks nothing.
+# One sample line "EPOCH_SECONDS HANDLER_TICKS VCPU_IDLE_TICKS": the handler's utime + stime
+# from /proc/PID/stat, which sums the whole thread group at once (do_task_stat ->
+# thread_group_cputime_adjusted, scaled to the scheduler's sum_exec_runtime, so it is exact up
+# to the tick unit; summing each thread's schedstat in a loop is not atomic and a preempted
+# sampler over-counts), and the vCPU's idle + iowait ticks (/proc/stat "cpu" line). Bash
+# builtins only: sampling forks nothing.
 sample() { # PID
-  local f a s=0 c u n y i w _
-  for f in /proc/$1/task/*/schedstat; do read -r a _ < "$f" 2>/dev/null && s=$((s + a)); done
+  local st f c u n y i w _
+  read -r st < "/proc/$1/stat" || st=
+  read -ra f <<< "${st##*) }"   # f[0] is field 3 (state): utime and stime are fields 14 and 15
   read -r c u n y i w _ < /proc/stat
-  echo "$EPOCHREALTIME $s $((i + w))"
+  echo "$EPOCHREALTIME $(( ${f[11]:-0} + ${f[12]:-0} )) $((i + w))"
 }
 
 emit meta script_start_uptime "$(uptime_s)"

@@ -89,7 +89,7 @@ function parseFio(file: string, side: 'read' | 'write'): Omit<Sample, 'round' | 
 
 /**
  * The handler's CPU and the vCPU's idle time, % of the one vCPU, between the first and the last
- * sample (EPOCH RUN_NS IDLE_TICKS, half a second apart) inside fio's measured window.
+ * sample (EPOCH HANDLER_TICKS IDLE_TICKS, half a second apart) inside fio's measured window.
  */
 function cpuShares(file: string, [from, to]: [number, number], clkTck: number): { cpu_pct: number; idle_pct: number } {
   const rows = readFileSync(file, 'utf8').split('\n').map((l) => l.split(' ').map(Number)).filter((r) => r.length === 3 && r.every(Number.isFinite));
@@ -97,7 +97,7 @@ function cpuShares(file: string, [from, to]: [number, number], clkTck: number): 
   if (inside.length < 2) return { cpu_pct: NaN, idle_pct: NaN };
   const [a, b] = [inside[0], inside[inside.length - 1]];
   const secs = b[0] - a[0];
-  return { cpu_pct: (100 * (b[1] - a[1])) / 1e9 / secs, idle_pct: (100 * (b[2] - a[2])) / clkTck / secs };
+  return { cpu_pct: (100 * (b[1] - a[1])) / clkTck / secs, idle_pct: (100 * (b[2] - a[2])) / clkTck / secs };
 }
 
 export function median(xs: number[]): number {
@@ -210,7 +210,7 @@ export async function runScstBench(): Promise<number> {
   console.log('');
   console.log(table(lat));
   console.log('');
-  console.log('CPU = the handler process (all threads, user + system, from schedstat: its ioctls run SCST work in its context) within fio\'s measured window, % of the one vCPU; vCPU idle = idle + iowait of the guest in the same window.');
+  console.log('CPU = the handler process (all threads, user + system from /proc/PID/stat: its ioctls run SCST work in its context) within fio\'s measured window, % of the one vCPU; vCPU idle = idle + iowait of the guest in the same window.');
   console.log('Caveat: JavaScript runs under TCG emulation here (no KVM), which costs it more than C, so these ratios understate a real CPU.');
   console.log(`checks: ${checks.join('; ') || 'none ran'}`);
   const dmesg = checks.find((c) => c.startsWith('dmesg:'));
