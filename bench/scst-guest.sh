@@ -4,8 +4,8 @@
 #   ours = fileio_tgt --link scst_user (this repository, Node)
 #   c    = SCST's own C fileio_tgt (usr/fileio), default options (parse std, mem_reuse all, 7 threads)
 # Both register through /dev/scst_user, each is LUN 0 of its own scst_local target (one session =
-# one SCSI host), so each is a /dev/sdX of its own; both images are the same size, filled, on the
-# guest's tmpfs. The C handler's VPD B0h (common.c, exec_inquiry) says OPTIMAL TRANSFER LENGTH =
+# one SCSI host), so each is a /dev/sdX of its own; both images are the same size, every page allocated, on
+# the guest's tmpfs. The C handler's VPD B0h (common.c, exec_inquiry) says OPTIMAL TRANSFER LENGTH =
 # 512 KiB / block size and that is not an option of it, so ours is given the same through its
 # config file (optimalTransferBytes): sd (sd_revalidate_disk) makes the optimal transfer length
 # max_sectors_kb, so a different value would split 1 MiB I/O into a different number of SCSI
@@ -13,9 +13,9 @@
 # Lines go to $RESULTS/bench.tsv:
 #   meta  KEY VALUE
 #   fio   TARGET ROUND WORKLOAD JSONFILE RC SAMPLEFILE
-# and SAMPLEFILE has "EPOCH_SECONDS HANDLER_TICKS VCPU_IDLE_TICKS" every half second of the run.
 #   check NAME ok|fail DETAIL
 #   error TARGET MESSAGE
+# and each SAMPLEFILE has "EPOCH_SECONDS HANDLER_TICKS VCPU_IDLE_TICKS" every half second of its run.
 set -u
 REPO=${REPO:-$(pwd)}
 RESULTS=${RESULTS:?RESULTS must name the writable share}

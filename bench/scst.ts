@@ -1,14 +1,15 @@
-// The SCST part of `npm run bench` (`npm run bench -- --scst-only`): one VM boot (kernel/vm:
-// Debian's kernel under qemu TCG) loads the real, stock SCST built by kernel/vm/scst.mjs
-// (prepareScst: scst.ko, scst_user.ko, scst_local.ko and SCST's own C fileio_tgt from usr/fileio)
-// and runs bench/scst-guest.sh, which serves two disks through /dev/scst_user on that one SCST
-// core — ours (fileio_tgt --link scst_user) and the C fileio_tgt — each a /dev/sdX through
-// scst_local, on same-size images in the guest's tmpfs, both advertising a 512 KiB OPTIMAL
-// TRANSFER LENGTH (VPD B0h; the C handler's fixed value, given to ours through its config). The
-// same fio workloads (libaio, O_DIRECT) run against both, interleaved A B A B: 4 KiB random read
-// and write at QD1 and QD32, 1 MiB sequential read and write at QD8. Prints per workload the
-// median IOPS and MiB/s, p50/p99 of fio's total latency (`lat`: submission + completion), each
-// handler's CPU share from /proc/PID/stat, and the ratio ours / C; then whether the guest's
+// The SCST bench (`npm run bench -- --scst-only`; not in the default run, see scripts/bench.mjs):
+// one VM boot (kernel/vm: Debian's kernel under qemu TCG) loads the real, stock SCST built by
+// kernel/vm/scst.mjs (prepareScst: scst.ko, scst_user.ko, scst_local.ko and SCST's own C
+// fileio_tgt from usr/fileio) and runs bench/scst-guest.sh, which serves two disks through
+// /dev/scst_user on that one SCST core — ours (fileio_tgt --link scst_user) and the C
+// fileio_tgt — each a /dev/sdX through scst_local, on same-size images in the guest's tmpfs, both
+// advertising a 512 KiB OPTIMAL TRANSFER LENGTH (VPD B0h; the C handler's fixed value, given to
+// ours through its config). The same fio workloads (libaio, O_DIRECT) run against both,
+// interleaved A B A B: 4 KiB random read and write at QD1 and QD32, 1 MiB sequential read and
+// write at QD8. Prints per workload the median IOPS and MiB/s, p50/p99 of fio's total latency
+// (`lat`: submission + completion), each handler's CPU share and CPU per I/O inside fio's
+// measured window (/proc/PID/stat), and the ratio ours / C in IOPS; then whether the guest's
 // kernel log shows BUG/Oops/WARNING. A bench, not a test: nothing is asserted about speed. The
 // exit status is non-zero only when something failed (no device, a fio error, data that did not
 // read back, a kernel splat), because a fast-but-wrong result must not look like a win.
@@ -121,8 +122,8 @@ export async function runScstBench(): Promise<number> {
   const ramp = Number(process.env.BENCH_RAMP_SECONDS ?? 1);
   const warmup = Number(process.env.SCST_BENCH_WARMUP_SECONDS ?? 15);
   const sizeMb = Number(process.env.SCST_BENCH_SIZE_MB ?? 256);
-  for (const [k, v] of Object.entries({ rounds, secs, warmup, sizeMb })) {
-    if (!Number.isInteger(v) || v < (k === 'warmup' ? 0 : 1)) throw new Error(`bad ${k}: ${v}`);
+  for (const [k, v] of Object.entries({ rounds, secs, ramp, warmup, sizeMb })) {
+    if (!Number.isInteger(v) || v < (k === 'warmup' || k === 'ramp' ? 0 : 1)) throw new Error(`bad ${k}: ${v}`);
   }
   const log = (m: string) => process.stderr.write(`[scst-bench] ${m}\n`);
 
