@@ -16,7 +16,7 @@
 // non-volatile.
 import { constants as C, promises as fsp, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { fadvise, POSIX_FADV_WILLNEED, preadNoWait, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
+import { fadvise, NOWAIT_UNSUPPORTED, POSIX_FADV_WILLNEED, preadNoWait, punchHole, seek, SEEK_DATA, SEEK_HOLE } from '../ffi/file-ops.ts';
 import { alignedBuffer } from '../ffi/memory.ts';
 import { ioBuffer } from './buffers.ts';
 import { readBuffers } from './buffer-pool.ts';
@@ -100,6 +100,8 @@ export class FileStore implements BlockStore {
   readonly allocationUnit: number;
   /** Cleared when fallocate(PUNCH_HOLE) is not supported here: deallocation writes zeros. */
   private punchSupported = true;
+  /** preadv2(RWF_NOWAIT) works on this file (not on tmpfs, for one). */
+  private nowait = true;
   readonly stats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, bytesDeallocated: 0, inlineReads: 0, inlineWrites: 0 };
   /** Inline writes are paused until this time (ms) after a slow one. */
   private inlineWritesPausedUntil = 0;
@@ -206,12 +208,15 @@ export class FileStore implements BlockStore {
    * the bytes read (0 when none or it would block); throws a StoreError on an I/O error.
    */
   private readInline(buf: Buffer, offset: number, length: number): number {
+    if (!this.nowait) return 0;
     let got: number;
     try {
-      got = Math.max(0, preadNoWait(this.fh.fd, buf, 0, length, offset));
+      got = preadNoWait(this.fh.fd, buf, 0, length, offset);
     } catch (e) {
       throw new StoreError('read', `${this.o.path}: read of ${length} bytes at ${offset} failed: ${errCode(e) ?? e}`, errCode(e));
     }
+    if (got === NOWAIT_UNSUPPORTED) this.nowait = false;
+    got = Math.max(0, got);
     if (got === length) {
       this.stats.inlineReads++;
       this.stats.bytesRead += length;

@@ -79,27 +79,25 @@ const iovecType = koffi.struct('fileops_iovec', { base: 'void *', len: 'size_t' 
 const preadv2Fn = libc.func('intptr_t preadv2(int fd, const fileops_iovec *iov, int iovcnt, int64_t offset, int flags)');
 /** RWF_NOWAIT (linux/fs.h): fail with EAGAIN instead of blocking (data not in the page cache). */
 const RWF_NOWAIT = 0x08;
-let nowaitSupported = true;
+/** preadNoWait's answer when this file (or kernel) cannot do RWF_NOWAIT at all: stop asking. */
+export const NOWAIT_UNSUPPORTED = -2;
 
 /**
  * preadv2(fd, buf[off..off+length), pos, RWF_NOWAIT): reads only what is already in the page
- * cache, never blocking on the device. Returns the bytes read (0 at end of file), or -1 when
- * the read would block (EAGAIN) or the kernel or file cannot do RWF_NOWAIT. Throws SysError
- * on other errors (EIO, ...). A single syscall, about 2-3 us for 4 KiB, no threadpool hop.
+ * cache, never blocking on the device. Returns the bytes read (0 at end of file), -1 when the
+ * read would block (EAGAIN), or NOWAIT_UNSUPPORTED when the kernel or this file's filesystem
+ * cannot do RWF_NOWAIT (tmpfs answers EOPNOTSUPP; ext4 on the same machine can): the answer
+ * belongs to the file, so the caller keeps it. Throws SysError on other errors (EIO, ...). A
+ * single syscall, about 2-3 us for 4 KiB, no threadpool hop.
  */
 export function preadNoWait(fd: number, buf: Buffer, off: number, length: number, pos: number): number {
-  if (!nowaitSupported) return -1;
   for (;;) {
     const r = Number(preadv2Fn(fd, { base: off === 0 ? buf : buf.subarray(off), len: length }, 1, pos, RWF_NOWAIT));
     if (r >= 0) return r;
     const e = koffi.errno();
     if (e === 4) continue; // EINTR
     if (e === 11) return -1; // EAGAIN: not cached
-    if (e === 95 || e === 38 || e === 22) {
-      // EOPNOTSUPP / ENOSYS / EINVAL (old kernel or flag refused): never try again
-      nowaitSupported = false;
-      return -1;
-    }
+    if (e === 95 || e === 38 || e === 22) return NOWAIT_UNSUPPORTED; // EOPNOTSUPP / ENOSYS / EINVAL
     throw new SysError('preadv2', e);
   }
 }

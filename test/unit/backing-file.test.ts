@@ -168,3 +168,31 @@ test('inline I/O: page-cached reads and small writes skip the threadpool and rou
     await t.cleanup();
   }
 });
+
+test('RWF_NOWAIT is a property of each file: an image on tmpfs (EOPNOTSUPP) does not stop inline reads of one on ext4', async (t) => {
+  const shm = '/dev/shm';
+  const onTmpfs = join(shm, `fileio-nowait-${process.pid}.img`);
+  const d = await tempDir();
+  try {
+    await writeFile(onTmpfs, Buffer.alloc(8192, 1));
+    const onDisk = join(d.dir, 'disk.img');
+    await writeFile(onDisk, Buffer.alloc(8192, 2));
+    const a = await FileStore.open({ ...base, path: onTmpfs });
+    const b = await FileStore.open({ ...base, path: onDisk });
+    try {
+      (await a.readPinned(0, 4096)).release();
+      (await a.readPinned(0, 4096)).release();
+      if (a.stats.inlineReads > 0) t.diagnostic('this kernel does RWF_NOWAIT on tmpfs too');
+      const pinned = await b.readPinned(4096, 4096); // in the page cache: the file was just written
+      assert.equal(pinned.segments[0]![0], 2);
+      pinned.release();
+      assert.equal(b.stats.inlineReads, 1, 'read in place with preadv2(RWF_NOWAIT), not through the threadpool');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  } finally {
+    await import('node:fs/promises').then((f) => f.rm(onTmpfs, { force: true }));
+    await d.cleanup();
+  }
+});
