@@ -15,6 +15,7 @@ import type { HandlerRegistry } from './registry.ts';
 import { ControlServer, defaultControlPath, type ControlRequest } from './control.ts';
 import { isMediaChanger } from '../handlers/cdrom/create.ts';
 import { folderSetDevices, openFolderSet, type FolderSet } from './folder-sets.ts';
+import { accessProblem, type LunMapping } from './acl.ts';
 
 export interface ServedLun {
   device: string;
@@ -27,6 +28,8 @@ export interface ServedLun {
   via: string;
   details: Record<string, unknown>;
   link?: Record<string, unknown>;
+  /** The ACL entry (initiator name or pattern) whose own LUN map this LUN belongs to. */
+  acl?: string;
 }
 
 export interface HostOptions {
@@ -82,6 +85,8 @@ export class Host implements Serving {
     if (o.export !== undefined && choice.link !== 'tcmu') {
       throw new StartupError(`--export ${o.export} applies to --link tcmu only (the link is ${choice.link})`);
     }
+    const refused = accessProblem(cfg, choice.link, o.export ?? 'local');
+    if (refused) throw new StartupError(refused);
     const units = new Map<string, LogicalUnit>();
     const sets = new Map<string, FolderSet>();
     try {
@@ -102,10 +107,22 @@ export class Host implements Serving {
         const set = sets.get(t.luns[0]!.device);
         return set ? new Map([...set.set.drives].sort((x, y) => x[0] - y[0])) : new Map(t.luns.map((l) => [l.lun, units.get(l.device)!]));
       };
+      const readOnly = (luns: readonly LunMapping[]): Set<number> => new Set(luns.filter((l) => l.readOnly).map((l) => l.lun));
       const ctx: LinkContext = {
-        targets: cfg.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, luns: lunsOf(t) })),
+        targets: cfg.targets.map((t) => ({
+          iqn: t.iqn,
+          alias: t.alias,
+          luns: lunsOf(t),
+          readOnly: readOnly(t.luns),
+          acls: t.acls,
+          chap: t.chap,
+          views: (t.acls !== undefined && t.acls !== 'any' ? t.acls : []).flatMap((a) =>
+            a.luns ? [{ acl: a.initiator, luns: new Map(a.luns.map((l) => [l.lun, units.get(l.device)!])), readOnly: readOnly(a.luns) }] : [],
+          ),
+        })),
         portal: cfg.portal,
         log,
+        discoveryChap: cfg.discoveryChap,
       };
       const link: Link =
         choice.link === 'tcmu'
@@ -221,6 +238,7 @@ function servedLun(l: LinkLun, lu: LogicalUnit, via: string, dev: DeviceConfig |
   const file = dev?.file ?? (typeof details.backing === 'string' ? details.backing : undefined);
   const s: ServedLun = { device: lu.name, type: dev?.type ?? lu.type, file, target: l.target, lun: l.lun, url: l.url, via, details };
   if (l.link) s.link = l.link;
+  if (l.acl) s.acl = l.acl;
   return s;
 }
 

@@ -32,11 +32,19 @@ export function encodeLun(lun: number): Buffer {
 export interface ScsiTargetOptions {
   /** Vendor shown in INQUIRY data for absent LUNs. */
   vendor?: string;
+  /** LUNs this target (an initiator's view of it) maps read-only: their commands carry writeProtected. */
+  readOnly?: ReadonlySet<number>;
+}
+
+/** The command as seen through a read-only mapping (the original stays untouched, getters included). */
+function writeProtected(cmd: ScsiCommand): ScsiCommand {
+  return Object.create(cmd, { writeProtected: { value: true } }) as ScsiCommand;
 }
 
 export class ScsiTarget implements ScsiTargetPort {
   private readonly luns: Map<number, LogicalUnit>;
   private readonly vendor: string;
+  private readonly readOnly: ReadonlySet<number> | undefined;
 
   constructor(luns: Map<number, LogicalUnit>, options: ScsiTargetOptions = {}) {
     for (const lun of luns.keys()) {
@@ -44,10 +52,19 @@ export class ScsiTarget implements ScsiTargetPort {
     }
     this.luns = luns;
     this.vendor = options.vendor ?? 'FILEIO';
+    this.readOnly = options.readOnly?.size ? options.readOnly : undefined;
   }
 
   hasLun(lun: number): boolean {
     return this.luns.has(lun);
+  }
+
+  unitAt(lun: number): LogicalUnit | undefined {
+    return this.luns.get(lun);
+  }
+
+  units(): Iterable<LogicalUnit> {
+    return this.luns.values();
   }
 
   /**
@@ -69,7 +86,7 @@ export class ScsiTarget implements ScsiTargetPort {
     try {
       if (op === Op.REPORT_LUNS) return this.reportLuns(cmd);
       const lu = this.luns.get(cmd.lun);
-      if (lu) return await lu.execute(cmd);
+      if (lu) return await lu.execute(this.readOnly?.has(cmd.lun) ? writeProtected(cmd) : cmd);
       return this.absentLun(cmd);
     } catch (e) {
       if (e instanceof CheckCondition) return { status: Status.CHECK_CONDITION, sense: this.senseFor(cmd, e) };

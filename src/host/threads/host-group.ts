@@ -11,6 +11,7 @@ import type { HandlerRegistry } from '../registry.ts';
 import { chooseLink, probeKernel } from '../../links/select.ts';
 import type { IscsiLink } from '../../links/iscsi/link.ts';
 import { planThreads } from './plan.ts';
+import { isLoopback, nameOnlyAcls } from '../acl.ts';
 import { TargetThread } from './target-thread.ts';
 
 export interface ServeOptions extends HostOptions {
@@ -23,6 +24,8 @@ export interface ServeOptions extends HostOptions {
 
 /** Starts serving `cfg`: on one thread, or on several when the iSCSI target has targets to spread. */
 export async function startServing(cfg: ServeConfig, registry: HandlerRegistry, log: Logger, o: ServeOptions = {}): Promise<Serving> {
+  const byName = isLoopback(cfg.portal.host) ? [] : nameOnlyAcls(cfg.targets);
+  if (byName.length) log('warn', `ACL entries without CHAP trust the initiator name alone (anyone on the network can claim it): ${byName.join(', ')}`);
   const wanted = o.threads === 'auto' || o.threads === undefined ? os.availableParallelism() : o.threads;
   if (wanted <= 1 || cfg.targets.length <= 1 || cfg.link === 'tcmu' || cfg.link === 'scst_user') return Host.start(cfg, registry, log, o);
   const choice = chooseLink(cfg.link, o.probe ?? probeKernel());
@@ -66,7 +69,7 @@ export class HostGroup implements Serving {
         ...o,
         control: false,
         iscsi: {
-          remoteTargets: others.flatMap((c) => c.targets.map((t) => ({ iqn: t.iqn, alias: t.alias }))),
+          remoteTargets: others.flatMap((c) => c.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, access: { acls: t.acls, chap: t.chap } }))),
           route: (name) => {
             const t = owner.get(name.toLowerCase());
             return t && ((fd, received) => t.handOver(fd, received));

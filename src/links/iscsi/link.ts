@@ -30,11 +30,21 @@ export class IscsiLink implements Link {
     this.#ctx = ctx;
     this.#opts = opts;
     const targets = ctx.targets.map((t) => {
-      const port = new ScsiTarget(new Map(t.luns));
+      const port = new ScsiTarget(new Map(t.luns), { readOnly: t.readOnly });
       this.#ports.set(t.iqn, port);
-      return { iqn: t.iqn, alias: t.alias, port };
+      // each ACL entry with a LUN map of its own sees the same units through a target of its own
+      const views = new Map((t.views ?? []).map((v) => [v.acl, new ScsiTarget(new Map(v.luns), { readOnly: v.readOnly })]));
+      return { iqn: t.iqn, alias: t.alias, port, access: { acls: t.acls, chap: t.chap }, views };
     });
-    this.#server = new IscsiServer({ host: ctx.portal.host, port: ctx.portal.port, targets, log: ctx.log, remoteTargets: opts.remoteTargets, route: opts.route });
+    this.#server = new IscsiServer({
+      host: ctx.portal.host,
+      port: ctx.portal.port,
+      targets,
+      log: ctx.log,
+      remoteTargets: opts.remoteTargets,
+      route: opts.route,
+      discoveryChap: ctx.discoveryChap,
+    });
   }
 
   async start(): Promise<LinkLun[]> {
@@ -46,7 +56,10 @@ export class IscsiLink implements Link {
       });
       this.#base = `iscsi://${where.host.includes(':') ? `[${where.host}]` : where.host}:${where.port}`;
     }
-    return this.#ctx.targets.flatMap((t) => [...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `${this.#base}/${t.iqn}/${lun}` })));
+    return this.#ctx.targets.flatMap((t) => [
+      ...[...t.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `${this.#base}/${t.iqn}/${lun}` })),
+      ...(t.views ?? []).flatMap((v) => [...v.luns].map(([lun, lu]) => ({ device: lu.name, target: t.iqn, lun, url: `${this.#base}/${t.iqn}/${lun}`, acl: v.acl }))),
+    ]);
   }
 
   /** iscsi://host:port of the portal (after start). */

@@ -9,11 +9,17 @@ import { adoptForReads, socketFromFd, type SocketSource } from './socket-reads.t
 import { close as closeFd } from '../../ffi/libc.ts';
 import { DEFAULT_OFFER, type DigestName, type TargetOffer } from './keys.ts';
 import type { IscsiSession, TargetEntry } from './session.ts';
+import { LoginThrottle, type AccessRules, type ThrottleOptions } from './access.ts';
+import type { ChapCredentials } from '../../host/acl.ts';
 
 export interface IscsiTargetConfig {
   iqn: string;
   alias?: string | undefined;
   port: ScsiTargetPort;
+  /** ACLs and CHAP (absent: any initiator, no authentication). */
+  access?: AccessRules | undefined;
+  /** The LUN view of each ACL entry that has its own map, by its initiator name or pattern. */
+  views?: ReadonlyMap<string, ScsiTargetPort> | undefined;
 }
 
 export interface IscsiServerOptions {
@@ -50,6 +56,10 @@ export interface IscsiServerOptions {
   remoteTargets?: readonly TargetName[];
   /** Where a login to a remote target goes (see ServerContext.route). */
   route?: (targetName: string) => ((fd: number, received: Buffer) => boolean) | undefined;
+  /** CHAP for discovery sessions. */
+  discoveryChap?: ChapCredentials | undefined;
+  /** The slow-down of repeated failed authentications per initiator name. */
+  throttle?: ThrottleOptions;
 }
 
 export interface IscsiServerStats {
@@ -58,7 +68,7 @@ export interface IscsiServerStats {
   connections: number;
   tasksInFlight: number;
   counters: Counters;
-  perSession: Array<{ tsih: number; initiator: string; isid: string; target: string | null; type: string; tasks: number }>;
+  perSession: Array<{ tsih: number; initiator: string; isid: string; target: string | null; type: string; acl: string; auth: string; tasks: number }>;
 }
 
 function checkRange(name: string, v: number, lo: number, hi: number): number {
@@ -86,7 +96,7 @@ export class IscsiServer {
     for (const t of opts.targets) {
       const k = t.iqn.toLowerCase();
       if (this.targetMap.has(k)) throw new Error(`target ${t.iqn} is configured twice`);
-      this.targetMap.set(k, { iqn: t.iqn, alias: t.alias, port: t.port });
+      this.targetMap.set(k, { iqn: t.iqn, alias: t.alias, port: t.port, access: t.access, views: t.views });
     }
     const offer: TargetOffer = {
       maxRecvDataSegmentLength: checkRange('maxRecvDataSegmentLength', opts.maxRecvDataSegmentLength ?? DEFAULT_OFFER.maxRecvDataSegmentLength, 512, 0xffffff),
@@ -120,6 +130,8 @@ export class IscsiServer {
       get closing() {
         return self.closing;
       },
+      discoveryChap: opts.discoveryChap,
+      throttle: new LoginThrottle(opts.throttle),
       log: (level, msg) => {
         try {
           log(level, msg);
@@ -217,6 +229,8 @@ export class IscsiServer {
         isid: s.isid.toString('hex'),
         target: s.target?.iqn ?? null,
         type: s.type,
+        acl: s.acl,
+        auth: s.auth,
         tasks: s.tasks.size,
       })),
     };

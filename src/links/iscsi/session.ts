@@ -7,11 +7,16 @@ import type { SessionParams } from './keys.ts';
 import type { SessionType } from './negotiation.ts';
 import type { ScsiCommandPdu } from './pdu.ts';
 import type { WriteCollector } from './write-data.ts';
+import type { AccessRules } from './access.ts';
 
 export interface TargetEntry {
   readonly iqn: string;
   readonly alias?: string | undefined;
   readonly port: ScsiTargetPort;
+  /** Who may log in (absent: anyone) and with what CHAP. */
+  readonly access?: AccessRules | undefined;
+  /** The LUN view of each ACL entry with a map of its own (by its initiator name or pattern); others use `port`. */
+  readonly views?: ReadonlyMap<string, ScsiTargetPort> | undefined;
 }
 
 /**
@@ -95,6 +100,12 @@ export class IscsiSession {
   readonly type: SessionType;
   readonly target: TargetEntry | undefined;
   readonly nexus: Nexus | undefined;
+  /** The initiator's view of the target: its ACL entry's LUN map (normal sessions). */
+  readonly port: ScsiTargetPort | undefined;
+  /** The ACL entry that admitted it ('open', 'any', 'discovery', or an initiator name or pattern). */
+  readonly acl: string;
+  /** How it authenticated: 'None' or 'CHAP (SHA-256, mutual)'. */
+  readonly auth: string;
   readonly params: SessionParams;
   /** Key for reinstatement: same initiator, ISID and target. */
   readonly key: string;
@@ -115,6 +126,9 @@ export class IscsiSession {
     type: SessionType;
     target: TargetEntry | undefined;
     nexus: Nexus | undefined;
+    port?: ScsiTargetPort | undefined;
+    acl?: string;
+    auth?: string;
     params: SessionParams;
     key: string;
     cmdSN: number;
@@ -126,6 +140,9 @@ export class IscsiSession {
     this.type = init.type;
     this.target = init.target;
     this.nexus = init.nexus;
+    this.port = init.port ?? init.target?.port;
+    this.acl = init.acl ?? 'open';
+    this.auth = init.auth ?? 'None';
     this.params = init.params;
     this.key = init.key;
     this.queueDepth = Math.max(1, init.queueDepth);
