@@ -80,6 +80,9 @@ export class Host implements Serving {
 
   static async start(cfg: ServeConfig, registry: HandlerRegistry, log: Logger, opts: HostOptions | LinkProbe = {}): Promise<Host> {
     const o: HostOptions = 'tcmu' in opts && 'scstUser' in opts ? { probe: opts } : (opts as HostOptions);
+    // access control first: a link that would not enforce the config is refused before anything opens
+    const early = cfg.link === 'auto' ? undefined : accessProblem(cfg, cfg.link, o.export ?? 'local');
+    if (early) throw new StartupError(early);
     const choice = chooseLink(cfg.link, o.probe ?? probeKernel());
     if (choice.note) log('warn', choice.note);
     if (o.export !== undefined && choice.link !== 'tcmu') {
@@ -104,7 +107,7 @@ export class Host implements Serving {
         }
       }
       const lunsOf = (t: ServeConfig['targets'][number]): Map<number, LogicalUnit> => {
-        const set = sets.get(t.luns[0]!.device);
+        const set = t.luns.length ? sets.get(t.luns[0]!.device) : undefined;
         return set ? new Map([...set.set.drives].sort((x, y) => x[0] - y[0])) : new Map(t.luns.map((l) => [l.lun, units.get(l.device)!]));
       };
       const readOnly = (luns: readonly LunMapping[]): Set<number> => new Set(luns.filter((l) => l.readOnly).map((l) => l.lun));

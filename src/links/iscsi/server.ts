@@ -276,11 +276,11 @@ export class IscsiServer {
     if (e && e.session === session) this.sessionsByTsih.delete(session.tsih);
     if (this.sessionsByKey.get(session.key) === session) this.sessionsByKey.delete(session.key);
     const nexus = session.nexus;
-    const target = session.target;
+    const port = session.port; // the initiator's view: the units its nexus reached
     const p: Promise<void> = withTimeout(Promise.all(pending), this.ctx.options.taskWaitTimeout).then(() => {
-      if (nexus && target) {
+      if (nexus && port) {
         try {
-          target.port.nexusLost(nexus);
+          port.nexusLost(nexus);
         } catch (err) {
           this.ctx.log('error', `nexusLost(${nexus.id}) threw: ${(err as Error).message}`);
         }
