@@ -43,6 +43,12 @@ export interface ScsiCommand {
    * medium-modifying command fails with DATA PROTECT / WRITE PROTECTED, MODE SENSE shows WP.
    */
   readonly writeProtected?: boolean;
+  /**
+   * For EXTENDED COPY through a target port: which logical units (by NAA designator, VPD 83h)
+   * this nexus may name as copy sources ('read-only') or also destinations ('read-write'). Absent:
+   * every LU of the process that takes part in copies (kernel links route by LU themselves).
+   */
+  readonly copyScope?: (naa: Buffer) => 'read-write' | 'read-only' | undefined;
 }
 
 export interface ScsiResponse {

@@ -36,9 +36,11 @@ export interface ScsiTargetOptions {
   readOnly?: ReadonlySet<number>;
 }
 
-/** The command as seen through a read-only mapping (the original stays untouched, getters included). */
-function writeProtected(cmd: ScsiCommand): ScsiCommand {
-  return Object.create(cmd, { writeProtected: { value: true } }) as ScsiCommand;
+/** The command with more fields (the original stays untouched, its getters included). */
+function extend(cmd: ScsiCommand, fields: Pick<ScsiCommand, 'writeProtected' | 'copyScope'>): ScsiCommand {
+  const props: PropertyDescriptorMap = {};
+  for (const [k, value] of Object.entries(fields)) props[k] = { value };
+  return Object.create(cmd, props) as ScsiCommand;
 }
 
 export class ScsiTarget implements ScsiTargetPort {
@@ -86,7 +88,7 @@ export class ScsiTarget implements ScsiTargetPort {
     try {
       if (op === Op.REPORT_LUNS) return this.reportLuns(cmd);
       const lu = this.luns.get(cmd.lun);
-      if (lu) return await lu.execute(this.readOnly?.has(cmd.lun) ? writeProtected(cmd) : cmd);
+      if (lu) return await lu.execute(this.scoped(cmd));
       return this.absentLun(cmd);
     } catch (e) {
       if (e instanceof CheckCondition) return { status: Status.CHECK_CONDITION, sense: this.senseFor(cmd, e) };
@@ -95,6 +97,26 @@ export class ScsiTarget implements ScsiTargetPort {
         sense: fixedSense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE),
       };
     }
+  }
+
+  /**
+   * What a LU needs to know about this target's view: a read-only mapping, and for EXTENDED COPY
+   * the units the initiator may name (this target's, as it maps them), never another target's.
+   */
+  private scoped(cmd: ScsiCommand): ScsiCommand {
+    const readOnly = this.readOnly?.has(cmd.lun) === true;
+    if (cmd.cdb[0] === Op.EXTENDED_COPY) return extend(cmd, { writeProtected: readOnly, copyScope: (naa) => this.copyScope(naa) });
+    return readOnly ? extend(cmd, { writeProtected: true }) : cmd;
+  }
+
+  private copyScope(naa: Buffer): 'read-write' | 'read-only' | undefined {
+    let found: 'read-write' | 'read-only' | undefined;
+    for (const [lun, lu] of this.luns) {
+      if (!(lu instanceof ScsiLogicalUnit) || !lu.spec.identity.naa.equals(naa)) continue;
+      if (!this.readOnly?.has(lun)) return 'read-write';
+      found = 'read-only';
+    }
+    return found;
   }
 
   private senseFor(cmd: ScsiCommand, cc: CheckCondition): Buffer {
