@@ -280,7 +280,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   for (const s of host.served) printServed(s, !!opts.json);
   if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt status; fileio_tgt media load|eject|swap NAME [ISO])`);
-  return serveUntilSignal(host, log, !!opts.json);
+  // SIGHUP: the --config file again, for its ACLs and CHAP (devices and targets stay)
+  const reload = opts.config ? () => HandlerRegistry.open(opts.handlers).then((r) => buildServeConfig(program.args, opts, r.types())) : undefined;
+  return serveUntilSignal(host, log, !!opts.json, reload);
 }
 
 /** The status line of one served LUN (at start, and for LUNs added while running). */
@@ -295,7 +297,7 @@ function printServed(s: ServedLun, json: boolean): void {
   statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}${s.acl ? ` (for ${s.acl})` : ''}`);
 }
 
-function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {
+function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean, reload?: () => Promise<ServeConfig>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -321,6 +323,15 @@ function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, j
     process.on('SIGTERM', stop);
     process.on('SIGUSR1', () => {
       void host.status().then((st) => statusLine(json, { event: 'stats', ...st }, JSON.stringify(st)));
+    });
+    process.on('SIGHUP', () => {
+      if (!reload) return log('warn', 'SIGHUP: there is no --config file to reload');
+      reload()
+        .then((cfg) => host.reloadAccess(cfg))
+        .then(
+          (closed) => statusLine(json, { event: 'reloaded', closed }, `reloaded ACLs and CHAP: ${closed.length ? closed.join('; ') : 'no session closed'}`),
+          (e: Error) => log('error', `SIGHUP: ${e.message}; the access control in force stays`),
+        );
     });
     process.on('SIGUSR2', () => {
       void host.resize().then((changed) => statusLine(json, { event: 'resized', devices: changed }, `resized: ${changed.join(', ') || 'no capacity changed'}`));

@@ -260,6 +260,29 @@ export function accessProblem(
   return exposureProblem(cfg.portal.host, cfg.targets, cfg.allowAnyInitiator === true);
 }
 
+/**
+ * What a reload (SIGHUP) may not change: the devices, the targets and their own "luns"; ACL
+ * entries may map only devices their target served already. Undefined when the reload may go on.
+ */
+export function reloadProblem(
+  old: { devices: ReadonlyArray<{ name: string }>; targets: readonly TargetAccess[] },
+  next: { devices: ReadonlyArray<{ name: string }>; targets: readonly TargetAccess[] },
+): string | undefined {
+  // (a thread's share of the config holds some of the devices: each must be there unchanged)
+  const now = new Map(next.devices.map((d) => [d.name, JSON.stringify(d)]));
+  if (old.devices.some((d) => now.get(d.name) !== JSON.stringify(d))) return 'the devices changed: restart to serve other devices';
+  const before = new Map(old.targets.map((t) => [t.iqn, t]));
+  if (old.targets.length !== next.targets.length || next.targets.some((t) => !before.has(t.iqn))) return 'the set of targets changed: restart to add or remove targets';
+  for (const t of next.targets) {
+    const o = before.get(t.iqn)!;
+    if (JSON.stringify(o.luns) !== JSON.stringify(t.luns)) return `the "luns" of ${t.iqn} changed: restart to change them`;
+    const served = new Set(targetDevices(o));
+    const added = targetDevices(t).filter((d) => !served.has(d));
+    if (added.length) return `ACL entries of ${t.iqn} map ${added.join(', ')}, which that target did not serve: restart to add them`;
+  }
+  return undefined;
+}
+
 /** ACL entries that let an initiator in on its (unauthenticated) name alone: worth a warning off loopback. */
 export function nameOnlyAcls(targets: readonly TargetAccess[]): string[] {
   const out: string[] = [];

@@ -4,18 +4,18 @@
 import type { DeviceConfig, HandlerHost } from '../handlers/contract.ts';
 import type { LogicalUnit } from '../scsi/command.ts';
 import { IscsiLink, type IscsiLinkOptions } from '../links/iscsi/link.ts';
-import type { Link, LinkContext, LinkLun } from '../links/link.ts';
+import type { Link, LinkContext, LinkLun, LinkTarget } from '../links/link.ts';
 import { chooseLink, probeKernel, type LinkProbe } from '../links/select.ts';
 import { TcmuLink, type ExportKind } from '../links/tcmu/index.ts';
 import { ScstUserLink, type OpenPort } from '../links/scst_user/index.ts';
-import type { ServeConfig } from './config.ts';
+import type { ServeConfig, TargetConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { HandlerRegistry } from './registry.ts';
 import { ControlServer, defaultControlPath, type ControlRequest } from './control.ts';
 import { isMediaChanger } from '../handlers/cdrom/create.ts';
 import { folderSetDevices, openFolderSet, type FolderSet } from './folder-sets.ts';
-import { accessProblem, type LunMapping } from './acl.ts';
+import { accessProblem, reloadProblem, type LunMapping } from './acl.ts';
 
 export interface ServedLun {
   device: string;
@@ -56,6 +56,8 @@ export interface Serving {
   status(): Promise<Record<string, unknown>>;
   /** Devices re-read their backing size (SIGUSR2); resolves with those whose capacity changed. */
   resize(): Promise<string[]>;
+  /** New ACLs and CHAP from a reloaded config (SIGHUP); resolves with one line per closed session. */
+  reloadAccess(cfg: ServeConfig): Promise<string[]>;
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -69,6 +71,10 @@ export class Host implements Serving {
   control?: ControlServer;
   /** Folders of images served as sets of drives (they grow at run time). */
   private sets: FolderSet[] = [];
+  /** What it serves (access rules included) and its units by device name, for reloadAccess(). */
+  private cfg: ServeConfig | undefined;
+  private unitsByName: ReadonlyMap<string, LogicalUnit> = new Map();
+  private exportKind: string | undefined;
   private onServed: ((lun: ServedLun) => void) | undefined;
 
   private constructor(units: LogicalUnit[], link: Link, served: ServedLun[], log: Logger) {
@@ -110,19 +116,8 @@ export class Host implements Serving {
         const set = t.luns.length ? sets.get(t.luns[0]!.device) : undefined;
         return set ? new Map([...set.set.drives].sort((x, y) => x[0] - y[0])) : new Map(t.luns.map((l) => [l.lun, units.get(l.device)!]));
       };
-      const readOnly = (luns: readonly LunMapping[]): Set<number> => new Set(luns.filter((l) => l.readOnly).map((l) => l.lun));
       const ctx: LinkContext = {
-        targets: cfg.targets.map((t) => ({
-          iqn: t.iqn,
-          alias: t.alias,
-          luns: lunsOf(t),
-          readOnly: readOnly(t.luns),
-          acls: t.acls,
-          chap: t.chap,
-          views: (t.acls !== undefined && t.acls !== 'any' ? t.acls : []).flatMap((a) =>
-            a.luns ? [{ acl: a.initiator, luns: new Map(a.luns.map((l) => [l.lun, units.get(l.device)!])), readOnly: readOnly(a.luns) }] : [],
-          ),
-        })),
+        targets: cfg.targets.map((t) => ({ alias: t.alias, luns: lunsOf(t), readOnly: readOnlyLuns(t.luns), ...accessOf(t, units) })),
         portal: cfg.portal,
         log,
         discoveryChap: cfg.discoveryChap,
@@ -138,6 +133,9 @@ export class Host implements Serving {
       const host = new Host([...units.values()], link, served, log);
       host.onServed = o.onServed;
       host.sets = [...sets.values()];
+      host.cfg = cfg;
+      host.unitsByName = units;
+      host.exportKind = o.export ?? 'local';
       for (const { set, target } of host.sets) set.start({ addLun: async (lun, lu) => void (await host.addLun(target, lun, lu)) });
       // media changes and folder sets need it; an explicit --control also serves status (page cache counters)
       if (o.control !== false && (host.wantsControl || o.control !== undefined)) {
@@ -167,6 +165,24 @@ export class Host implements Serving {
     this.log('info', `${lu.name}: new LUN ${lun} of ${target} -> ${l.url}`);
     this.onServed?.(s);
     return s;
+  }
+
+  /**
+   * New ACLs and CHAP from a reloaded config (SIGHUP): checked like at start, then new logins
+   * follow them and sessions they no longer admit are closed. Devices, targets and the targets'
+   * own LUNs stay (a change there is refused). Resolves with one line per closed session.
+   */
+  async reloadAccess(next: ServeConfig): Promise<string[]> {
+    const cfg = this.cfg!;
+    const problem = reloadProblem(cfg, next) ?? accessProblem(next, this.link.name, this.exportKind);
+    if (problem) throw new Error(problem);
+    if (!this.link.updateAccess) throw new Error(`the ${this.link.name} link cannot change access control while running`);
+    const lines = await this.link.updateAccess(
+      next.targets.map((t) => ({ luns: new Map(), ...accessOf(t, this.unitsByName) })),
+      next.discoveryChap,
+    );
+    this.cfg = next;
+    return lines;
   }
 
   stats(): Record<string, unknown> {
@@ -234,6 +250,21 @@ export class Host implements Serving {
     })();
     return this.closing;
   }
+}
+
+function readOnlyLuns(luns: readonly LunMapping[]): Set<number> {
+  return new Set(luns.filter((l) => l.readOnly).map((l) => l.lun));
+}
+
+/** A target's access rules for its link: ACLs, CHAP, and each ACL entry's own LUN map. */
+function accessOf(t: TargetConfig, units: ReadonlyMap<string, LogicalUnit>): Pick<LinkTarget, 'iqn' | 'acls' | 'chap' | 'views'> {
+  const entries = t.acls !== undefined && t.acls !== 'any' ? t.acls : [];
+  return {
+    iqn: t.iqn,
+    acls: t.acls,
+    chap: t.chap,
+    views: entries.flatMap((a) => (a.luns ? [{ acl: a.initiator, luns: new Map(a.luns.map((l) => [l.lun, units.get(l.device)!])), readOnly: readOnlyLuns(a.luns) }] : [])),
+  };
 }
 
 function servedLun(l: LinkLun, lu: LogicalUnit, via: string, dev: DeviceConfig | undefined): ServedLun {

@@ -59,6 +59,11 @@ export interface Link {
    * when the target is unknown or the LUN taken. A link without it cannot grow at run time.
    */
   addLun?(target: string, lun: number, lu: LogicalUnit): Promise<LinkLun>;
+  /**
+   * Optional: new access rules for its targets (a reloaded config). New logins follow them; live
+   * sessions they no longer admit are closed. Resolves with one line per closed session.
+   */
+  updateAccess?(targets: readonly LinkTarget[], discoveryChap: ChapCredentials | undefined): Promise<string[]>;
   /** Finishes or fails in-flight commands and removes what the link created. Idempotent. */
   close(timeoutMs: number): Promise<void>;
 }

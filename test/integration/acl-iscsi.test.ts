@@ -244,3 +244,78 @@ describe('start-up rules', () => {
     assert.match(r.stderr, /have "acls" or "chap", but with --link scst_user SCST's target driver decides who logs in/);
   });
 });
+
+describe('SIGHUP reloads ACLs and CHAP: new rules for new logins, sessions they no longer admit are closed', () => {
+  let dir: string;
+  let target: RunningTarget;
+  let portal: string;
+  const cfgFile = () => join(dir, 'cfg.json');
+  const writeCfg = (acls: unknown[], devices?: unknown[]) =>
+    writeFile(
+      cfgFile(),
+      JSON.stringify({
+        devices: devices ?? [{ name: 'os', file: join(dir, 'os.img') }],
+        targets: [{ iqn: STORE, chap: { user: 'store', secret: 'sixteen-byte-sec' }, acls }],
+      }),
+    );
+  const both = [
+    { initiator: WEB1, luns: [{ lun: 0, device: 'os' }] },
+    { initiator: RAW, luns: [{ lun: 0, device: 'os' }] },
+  ];
+  const inq = (initiator: string) => run('iscsi-inq', ['-i', initiator, `iscsi://store%sixteen-byte-sec@${portal}/${STORE}/0`], 30_000);
+  const sessions = async () => {
+    const r = await runCli(['status', '--control', join(dir, 'ctl.sock')]);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { link: { perSession: Array<{ initiator: string; type: string }> } }).link.perSession.filter((p) => p.type === 'Normal').map((p) => p.initiator);
+  };
+  const waitLog = async (re: RegExp) => {
+    for (let i = 0; i < 100 && !re.test(target.stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(target.stderr(), re);
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fileio-acl-reload-'));
+    await writeFile(join(dir, 'os.img'), Buffer.alloc(4 * MiB));
+    await writeCfg(both);
+    target = await startTarget(['--config', cfgFile(), '--threads', '1', '--control', join(dir, 'ctl.sock')], 2);
+    portal = new URL(target.served[0]!.url).host;
+  });
+  after(async () => {
+    await target?.stop('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('removing an initiator closes its session and refuses its next login; the other keeps its session', async () => {
+    const raw = new RawSession(`iscsi://store%sixteen-byte-sec@${portal}/${STORE}/0`);
+    try {
+      await raw.ready();
+      assert.deepEqual(await sessions(), [RAW]);
+      await writeCfg([both[0]]);
+      target.proc.kill('SIGHUP');
+      await waitLog(new RegExp(`closing session \\d+ of ${RAW} to ${STORE}: its access to the target was removed`));
+      for (let i = 0; i < 50 && (await sessions()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await sessions(), []);
+      assert.notEqual((await inq(RAW)).code, 0, 'refused after the reload');
+      await waitLog(new RegExp(`login failed \\(0x0202\\) for ${RAW}`));
+      assert.equal((await inq(WEB1)).code, 0);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test('a reload that changes devices is refused and the rules in force stay', async () => {
+    await writeCfg(both, [{ name: 'os', file: join(dir, 'os.img'), blockSize: 4096 }]);
+    target.proc.kill('SIGHUP');
+    await waitLog(/SIGHUP: the devices changed: restart to serve other devices; the access control in force stays/);
+    assert.notEqual((await inq(RAW)).code, 0, 'RAW is still out');
+    await writeCfg(both);
+    target.proc.kill('SIGHUP');
+    // the reload is asynchronous (the "reloaded" line goes to stdout): RAW gets in once it is applied
+    let code = -1;
+    for (let i = 0; i < 20 && code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      code = (await inq(RAW)).code;
+    }
+    assert.equal(code, 0, 'RAW is back in');
+  });
+});

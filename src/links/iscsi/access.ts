@@ -96,6 +96,26 @@ export class LoginThrottle {
 export interface LoginAccess {
   readonly acl: string;
   readonly chap: ChapAuthenticator | undefined;
+  /** The credentials it had to prove (a reload that changes them closes the session). */
+  readonly credentials?: ChapCredentials | undefined;
+}
+
+/**
+ * Why a live session may no longer go on under new rules (access removed, another ACL entry or
+ * LUN map, other CHAP credentials), or undefined when it may. RFC 7143 has no re-authentication
+ * within a session: the session ends and the initiator logs in again under the new rules.
+ */
+export function revoked(
+  s: { initiatorName: string; acl: string; port: unknown; credentials?: ChapCredentials | undefined },
+  rules: AccessRules,
+  portFor: (acl: string) => unknown,
+): string | undefined {
+  const m = aclFor(rules, s.initiatorName);
+  if (!m) return 'its access to the target was removed';
+  if (m.label !== s.acl) return `it now falls under ACL entry ${m.label}`;
+  if (portFor(m.label) !== s.port) return 'its LUN map changed';
+  if (JSON.stringify(m.chap ?? null) !== JSON.stringify(s.credentials ?? null)) return 'its CHAP credentials changed';
+  return undefined;
 }
 
 /**
@@ -124,7 +144,7 @@ export function admitLogin(
   const wait = throttle.wait(initiator);
   if (wait > 0) return { status: LoginStatus.AuthFailure, reason: `${throttle.failures(initiator)} failed authentications from ${initiator}: refused for another ${Math.ceil(wait / 1000)} s` };
   const chap = new ChapAuthenticator(match.chap);
-  onAdmit({ acl: match.label, chap });
+  onAdmit({ acl: match.label, chap, credentials: match.chap });
   return { authenticators: [chap as Authenticator] };
 }
 

@@ -100,5 +100,7 @@ export interface ServerContext {
 /** The part of a connection the server keeps per session. */
 export interface SessionOwner {
   drop(reason: string): void;
+  /** Lets its tasks finish until the deadline, aborts the rest, asks the initiator to leave, closes. */
+  shutdown(deadline: number): Promise<void>;
   readonly closedPromise: Promise<void>;
 }

@@ -135,6 +135,7 @@ export class LoginPhase {
       port: entry && access ? (entry.views?.get(access.acl) ?? entry.port) : entry?.port,
       acl: access?.acl ?? 'open',
       auth,
+      credentials: access?.credentials,
       params,
       key,
       cmdSN: conn.loginCmdSN,

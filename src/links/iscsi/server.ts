@@ -9,7 +9,7 @@ import { adoptForReads, socketFromFd, type SocketSource } from './socket-reads.t
 import { close as closeFd } from '../../ffi/libc.ts';
 import { DEFAULT_OFFER, type DigestName, type TargetOffer } from './keys.ts';
 import type { IscsiSession, TargetEntry } from './session.ts';
-import { LoginThrottle, type AccessRules, type ThrottleOptions } from './access.ts';
+import { LoginThrottle, revoked, type AccessRules, type ThrottleOptions } from './access.ts';
 import type { ChapCredentials } from '../../host/acl.ts';
 
 export interface IscsiTargetConfig {
@@ -87,12 +87,16 @@ export class IscsiServer {
   private server: net.Server | undefined;
   private address: { host: string; port: number } | undefined;
   private nextTsih = 1;
+  private discoveryChap: ChapCredentials | undefined;
+  private remoteTargets: readonly TargetName[];
   private closing = false;
   private closed: Promise<void> | undefined;
   readonly counters: Counters = newCounters();
 
   constructor(opts: IscsiServerOptions) {
     this.opts = opts;
+    this.discoveryChap = opts.discoveryChap;
+    this.remoteTargets = opts.remoteTargets ?? [];
     for (const t of opts.targets) {
       const k = t.iqn.toLowerCase();
       if (this.targetMap.has(k)) throw new Error(`target ${t.iqn} is configured twice`);
@@ -130,7 +134,9 @@ export class IscsiServer {
       get closing() {
         return self.closing;
       },
-      discoveryChap: opts.discoveryChap,
+      get discoveryChap() {
+        return self.discoveryChap;
+      },
       throttle: new LoginThrottle(opts.throttle),
       log: (level, msg) => {
         try {
@@ -140,7 +146,7 @@ export class IscsiServer {
         }
       },
       findTarget: (name) => this.targetMap.get(name.toLowerCase()),
-      targets: () => [...this.targetMap.values(), ...(opts.remoteTargets ?? [])],
+      targets: () => [...this.targetMap.values(), ...this.remoteTargets],
       route: opts.route,
       sessionsOf: (target) => [...this.sessionsByTsih.values()].map((x) => x.session).filter((s) => s.target === target && !s.closed),
       sessionByTsih: (tsih) => this.sessionsByTsih.get(tsih)?.session,
@@ -213,6 +219,41 @@ export class IscsiServer {
       this.ctx.log('info', 'iscsi target stopped');
     })();
     return this.closed;
+  }
+
+  /**
+   * New access rules for a target (a reloaded config): new logins follow them at once; a live
+   * session they no longer admit as it was admitted is closed, its tasks finished (up to
+   * `graceMs`) or aborted. Resolves with one line per closed session.
+   */
+  async updateAccess(iqn: string, access: AccessRules, views: ReadonlyMap<string, ScsiTargetPort>, graceMs = 5000): Promise<string[]> {
+    const entry = this.targetMap.get(iqn.toLowerCase());
+    if (!entry) throw new Error(`no target ${iqn}`);
+    entry.access = access;
+    entry.views = views;
+    const closing: Array<Promise<void>> = [];
+    const lines: string[] = [];
+    for (const { session, owner } of [...this.sessionsByTsih.values()]) {
+      if (session.target !== entry || session.closed) continue;
+      const why = revoked(session, access, (acl) => views.get(acl) ?? entry.port);
+      if (!why) continue;
+      const line = `closing session ${session.tsih} of ${session.initiatorName} to ${entry.iqn}: ${why}`;
+      this.ctx.log('warn', `iscsi ${line}`);
+      lines.push(line);
+      closing.push(owner.shutdown(Date.now() + graceMs));
+    }
+    await Promise.all(closing);
+    return lines;
+  }
+
+  /** CHAP for discovery sessions from now on. */
+  setDiscoveryChap(chap: ChapCredentials | undefined): void {
+    this.discoveryChap = chap;
+  }
+
+  /** The other threads' targets (with their access rules), for SendTargets. */
+  setRemoteTargets(targets: readonly TargetName[]): void {
+    this.remoteTargets = targets;
   }
 
   stats(): IscsiServerStats {

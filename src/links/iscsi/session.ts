@@ -8,15 +8,16 @@ import type { SessionType } from './negotiation.ts';
 import type { ScsiCommandPdu } from './pdu.ts';
 import type { WriteCollector } from './write-data.ts';
 import type { AccessRules } from './access.ts';
+import type { ChapCredentials } from '../../host/acl.ts';
 
 export interface TargetEntry {
   readonly iqn: string;
   readonly alias?: string | undefined;
   readonly port: ScsiTargetPort;
-  /** Who may log in (absent: anyone) and with what CHAP. */
-  readonly access?: AccessRules | undefined;
+  /** Who may log in (absent: anyone) and with what CHAP; replaced when the config is reloaded. */
+  access?: AccessRules | undefined;
   /** The LUN view of each ACL entry with a map of its own (by its initiator name or pattern); others use `port`. */
-  readonly views?: ReadonlyMap<string, ScsiTargetPort> | undefined;
+  views?: ReadonlyMap<string, ScsiTargetPort> | undefined;
 }
 
 /**
@@ -106,6 +107,8 @@ export class IscsiSession {
   readonly acl: string;
   /** How it authenticated: 'None' or 'CHAP (SHA-256, mutual)'. */
   readonly auth: string;
+  /** The CHAP credentials it proved, if any (compared when the config is reloaded; never shown). */
+  readonly credentials: ChapCredentials | undefined;
   readonly params: SessionParams;
   /** Key for reinstatement: same initiator, ISID and target. */
   readonly key: string;
@@ -129,6 +132,7 @@ export class IscsiSession {
     port?: ScsiTargetPort | undefined;
     acl?: string;
     auth?: string;
+    credentials?: ChapCredentials | undefined;
     params: SessionParams;
     key: string;
     cmdSN: number;
@@ -143,6 +147,7 @@ export class IscsiSession {
     this.port = init.port ?? init.target?.port;
     this.acl = init.acl ?? 'open';
     this.auth = init.auth ?? 'None';
+    this.credentials = init.credentials;
     this.params = init.params;
     this.key = init.key;
     this.queueDepth = Math.max(1, init.queueDepth);
