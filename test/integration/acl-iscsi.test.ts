@@ -319,3 +319,45 @@ describe('SIGHUP reloads ACLs and CHAP: new rules for new logins, sessions they 
     assert.equal(code, 0, 'RAW is back in');
   });
 });
+
+describe('ACLs with targets on two threads', () => {
+  let dir: string;
+  let target: RunningTarget;
+  let portal: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fileio-acl-threads-'));
+    await writeFile(join(dir, 'a.img'), Buffer.alloc(MiB));
+    await writeFile(join(dir, 'b.img'), Buffer.alloc(MiB));
+    await writeFile(
+      join(dir, 'cfg.json'),
+      JSON.stringify({
+        devices: [
+          { name: 'a', file: join(dir, 'a.img') },
+          { name: 'b', file: join(dir, 'b.img') },
+        ],
+        targets: [
+          { iqn: STORE, luns: [{ lun: 0, device: 'a' }], chap: { user: 'store', secret: 'sixteen-byte-sec' }, acls: [{ initiator: WEB1 }] },
+          { iqn: OTHER, luns: [{ lun: 0, device: 'b' }], acls: [{ initiator: RAW }] },
+        ],
+      }),
+    );
+    target = await startTarget(['--config', join(dir, 'cfg.json'), '--threads', '2'], 2);
+    portal = new URL(target.served[0]!.url).host;
+  });
+  after(async () => {
+    await target?.stop('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('discovery on the listening thread filters the other thread\'s targets too; logins are checked where they are served', async () => {
+    const list = async (initiator: string) => [...(await run('iscsi-ls', ['-i', initiator, `iscsi://${portal}`], 30_000)).stdout.matchAll(/Target:(\S+)/g)].map((m) => m[1]);
+    assert.deepEqual(await list(WEB1), [STORE]);
+    assert.deepEqual(await list(RAW), [OTHER]);
+    const inq = (initiator: string, cred: string, iqn: string) => run('iscsi-inq', ['-i', initiator, `iscsi://${cred}${portal}/${iqn}/0`], 30_000);
+    assert.equal((await inq(WEB1, 'store%sixteen-byte-sec@', STORE)).code, 0);
+    assert.notEqual((await inq(WEB1, '', STORE)).code, 0, 'CHAP required');
+    assert.notEqual((await inq(RAW, 'store%sixteen-byte-sec@', STORE)).code, 0, 'not in the ACL');
+    assert.equal((await inq(RAW, '', OTHER)).code, 0);
+    assert.notEqual((await inq(WEB1, 'store%sixteen-byte-sec@', OTHER)).code, 0, 'not in the ACL');
+  });
+});
