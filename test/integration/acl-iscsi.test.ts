@@ -361,3 +361,41 @@ describe('ACLs with targets on two threads', () => {
     assert.notEqual((await inq(WEB1, 'store%sixteen-byte-sec@', OTHER)).code, 0, 'not in the ACL');
   });
 });
+
+describe('discovery CHAP', () => {
+  let dir: string;
+  let target: RunningTarget;
+  let portal: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fileio-acl-disc-'));
+    await writeFile(join(dir, 'a.img'), Buffer.alloc(MiB));
+    await writeFile(join(dir, 'disc.secret'), 'discovery-secret-1\n', { mode: 0o600 });
+    await writeFile(
+      join(dir, 'cfg.json'),
+      JSON.stringify({
+        discovery: { chap: { user: 'disc', secretFile: 'disc.secret' } },
+        devices: [{ name: 'a', file: join(dir, 'a.img') }],
+        targets: [{ iqn: STORE, luns: [{ lun: 0, device: 'a' }], acls: 'any', chap: { user: 'disc', secret: 'discovery-secret-1' } }],
+      }),
+    );
+    target = await startTarget(['--config', join(dir, 'cfg.json')], 1);
+    portal = new URL(target.served[0]!.url).host;
+  });
+  after(async () => {
+    await target?.stop('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('SendTargets needs the discovery secret (read from a mode-600 file)', async () => {
+    const ls = (cred: string) => run('iscsi-ls', ['-i', WEB1, `iscsi://${cred}${portal}`], 30_000);
+    const ok = await ls('disc%discovery-secret-1@');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`Target:${STORE.replaceAll('.', '\\.')}`));
+    for (const cred of ['', 'disc%discovery-secret-X@']) {
+      const r = await ls(cred);
+      assert.notEqual(r.code, 0, `listed with "${cred}"`);
+      assert.doesNotMatch(r.stdout, /Target:/);
+    }
+    assert.match(target.stderr(), new RegExp(`login failed \\(0x0201\\) for ${WEB1}`));
+  });
+});
