@@ -1,6 +1,6 @@
 // Login negotiation as a pure state machine (RFC 7143 §6, §11.12-13): stages (CSG/NSG, T bit),
-// the leading-login keys (InitiatorName, TargetName, SessionType), the security stage (AuthMethod;
-// an authenticator hook is the place for CHAP) and operational keys via keys.ts.
+// the leading-login keys (InitiatorName, TargetName, SessionType), the admission hook (ACLs), the
+// security stage (AuthMethod; authenticators such as chap.ts) and operational keys via keys.ts.
 // Session-level checks (TSIH, reinstatement, connection counts) belong to the caller.
 
 import { LoginStatus, Stage } from './constants.ts';
@@ -88,11 +88,6 @@ export class LoginNegotiator {
   constructor(cfg: LoginConfig) {
     this.cfg = cfg;
     this.authenticators = cfg.authenticators;
-  }
-
-  /** The authentication method that completed (None when none was required). */
-  get authMethod(): Authenticator | 'None' | undefined {
-    return this.authenticated ? (this.auth ?? 'None') : this.requiresAuth() ? undefined : 'None';
   }
 
   /** Handles one complete Login Request (continuations already joined). */
