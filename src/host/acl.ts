@@ -249,11 +249,19 @@ export function accessProblem(
   exportKind: string | undefined,
 ): string | undefined {
   const guarded = cfg.targets.filter((t) => t.acls !== undefined || t.chap !== undefined).map((t) => t.iqn);
-  if (link !== 'iscsi' && (guarded.length > 0 || cfg.discoveryChap)) {
+  const lio = link === 'tcmu' && exportKind === 'iscsi';
+  if (link !== 'iscsi' && !lio && (guarded.length > 0 || cfg.discoveryChap)) {
     const what = guarded.length ? `targets ${guarded.join(', ')} have "acls" or "chap"` : '"discovery" has "chap"';
     return link === 'scst_user'
-      ? `${what}, but with --link scst_user SCST's target driver decides who logs in: put the initiators in SCST initiator groups (ini_groups, see src/links/scst_user/README.md) and drop them from the config, or use --link iscsi`
-      : `${what}, which the ${link} link does not enforce yet (LIO would serve them in demo mode): use --link iscsi`;
+      ? `${what}, but with --link scst_user SCST's target driver decides who logs in: put the initiators in SCST initiator groups (ini_groups, see src/links/scst_user/ACCESS.md) and drop them from the config, or use --link iscsi`
+      : `${what}, but --link ${link} --export ${exportKind ?? 'local'} serves no network: drop them, or use --export iscsi or --link iscsi`;
+  }
+  if (lio) {
+    if (cfg.discoveryChap) return '"discovery" has "chap": LIO discovery authentication is machine-wide (iscsi/discovery_auth); set it with targetcli, or use --link iscsi';
+    for (const t of cfg.targets) {
+      const p = lioAccessProblem(t);
+      if (p) return p;
+    }
   }
   // only links that listen on the portal: the embedded target, and LIO's iSCSI export
   if (link === 'scst_user' || (link === 'tcmu' && exportKind !== 'iscsi')) return undefined;
@@ -280,6 +288,21 @@ export function reloadProblem(
     const added = targetDevices(t).filter((d) => !served.has(d));
     if (added.length) return `ACL entries of ${t.iqn} map ${added.join(', ')}, which that target did not serve: restart to add them`;
   }
+  return undefined;
+}
+
+/** What LIO's node ACLs cannot express (--link tcmu --export iscsi), in one line; undefined when it can. */
+export function lioAccessProblem(t: TargetAccess): string | undefined {
+  const entries = t.acls === undefined || t.acls === 'any' ? [] : t.acls;
+  if (entries.length === 0 && t.luns.some((l) => l.readOnly)) return `${t.iqn}: LIO's demo mode cannot write-protect one LUN: give "acls" entries, or make the device readOnly`;
+  const own = new Set(t.luns.map((l) => l.device));
+  for (const e of entries) {
+    if (e.initiator.includes('*')) return `${t.iqn}: LIO's ACLs name exact initiators; "${e.initiator}" is a pattern (use --link iscsi for patterns)`;
+    const other = (e.luns ?? []).find((l) => !own.has(l.device));
+    if (other) return `${t.iqn}: with LIO, ACL entry ${e.initiator} may map only devices of the target's "luns" (${other.device} is not one)`;
+  }
+  if ([t.chap, ...entries.map((e) => e.chap)].some((c) => c?.algorithms)) return `${t.iqn}: LIO offers every CHAP algorithm the kernel has: drop "algorithms" with --link tcmu`;
+  if (!t.chap && entries.some((e) => e.chap) && entries.some((e) => !e.chap)) return `${t.iqn}: LIO's CHAP is on or off per target: give every ACL entry CHAP, or the target one`;
   return undefined;
 }
 

@@ -148,7 +148,16 @@ test('a network portal refuses open targets without CHAP, in one line that says 
   assert.equal(exposureProblem('0.0.0.0', [open], true), undefined, 'allowed on purpose');
   assert.equal(exposureProblem('127.0.0.1', [open, any], false), undefined, 'loopback stays as easy as before');
   // kernel links do not enforce ACLs: refusing beats serving them open
-  assert.match(accessProblem({ portal: { host: '127.0.0.1' }, targets: [named] }, 'tcmu', 'iscsi')!, /does not enforce yet .*--link iscsi/);
+  assert.match(accessProblem({ portal: { host: '127.0.0.1' }, targets: [named] }, 'tcmu', 'local')!, /--link tcmu --export local serves no network/);
+  // LIO's node ACLs: exact names, LUNs of the target, CHAP on or off per target, no discovery CHAP
+  assert.equal(accessProblem({ portal: { host: '0.0.0.0' }, targets: [named, anyChap] }, 'tcmu', 'iscsi'), undefined);
+  const lio = (t: object, extra: object = {}) => accessProblem({ portal: { host: '127.0.0.1' }, targets: [{ ...open, ...t }], ...extra }, 'tcmu', 'iscsi');
+  assert.match(lio({ acls: [{ initiator: 'iqn.1993-08.org.debian:*' }] })!, /LIO's ACLs name exact initiators/);
+  assert.match(lio({ acls: [{ initiator: 'iqn.1993-08.org.debian:01:a', luns: [{ lun: 0, device: 'other' }] }] })!, /may map only devices of the target's "luns" \(other/);
+  assert.match(lio({ acls: [{ initiator: 'iqn.1993-08.org.debian:01:a', chap: { user: 'u', secret: 'sixteen-byte-sec' } }, { initiator: 'iqn.1993-08.org.debian:01:b' }] })!, /CHAP is on or off per target/);
+  assert.match(lio({ chap: { user: 'u', secret: 'sixteen-byte-sec', algorithms: ['SHA-256'] } })!, /drop "algorithms"/);
+  assert.match(lio({ luns: [{ lun: 0, device: 'os', readOnly: true }] })!, /demo mode cannot write-protect one LUN/);
+  assert.match(lio({ acls: 'any' }, { discoveryChap: { user: 'd', secret: 'sixteen-byte-sec' } })!, /machine-wide/);
   assert.match(accessProblem({ portal: { host: '127.0.0.1' }, targets: [named] }, 'scst_user', undefined)!, /ini_groups/);
   assert.match(accessProblem({ portal: { host: '0.0.0.0' }, targets: [open] }, 'tcmu', 'iscsi')!, /--allow-any-initiator/);
   assert.equal(accessProblem({ portal: { host: '0.0.0.0' }, targets: [open] }, 'tcmu', 'local'), undefined);

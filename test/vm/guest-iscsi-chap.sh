@@ -106,4 +106,39 @@ iscsiadm -k 0 > /dev/null 2>&1 || true
 grep -c 'vm-chap-secret\|vm-target-secret' /tmp/t.out /tmp/t.out.err | grep -v ':0$' && step no-secret-logged fail "" || step no-secret-logged ok ""
 kill -TERM $PID; wait $PID
 cat /tmp/t.out.err | tail -40
+
+# ---- LIO's iSCSI target (--link tcmu --export iscsi): the same config shape as node ACLs --------
+modprobe target_core_user && mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+LIQN=iqn.2026-12.org.fileio-tgt.test:lio
+LP=127.0.0.1:3263
+A=iqn.2026-11.org.fileio-tgt.test:lio-a
+B=iqn.2026-11.org.fileio-tgt.test:lio-b
+LIMG=$RESULTS/lio.img; LRO=$RESULTS/lio-ro.img
+rm -f "$LIMG" "$LRO"; truncate -s 8M "$LIMG"; truncate -s 8M "$LRO"
+cat > /tmp/lio.json <<JSON
+{ "portal": "$LP",
+  "devices": [ { "name": "liodisk", "file": "$LIMG" }, { "name": "lioro", "file": "$LRO" } ],
+  "targets": [ { "iqn": "$LIQN", "luns": [ { "lun": 0, "device": "liodisk" }, { "lun": 1, "device": "lioro" } ],
+    "chap": { "user": "liouser", "secret": "lio-chap-secret-1" },
+    "acls": [ { "initiator": "$A" },
+              { "initiator": "$B", "luns": [ { "lun": 0, "device": "lioro", "readOnly": true } ] } ] } ] }
+JSON
+TPG=/sys/kernel/config/target/iscsi/$LIQN/tpgt_1
+if SERVING_COUNT=2 start_target /tmp/lio.out --link tcmu --export iscsi --config /tmp/lio.json; then
+  inq() { timeout 30 iscsi-inq -i "$1" "iscsi://$2$LP/$LIQN/0" > /tmp/inq.out 2>&1; }
+  gen=$(cat $TPG/attrib/generate_node_acls); auth=$(cat $TPG/attrib/authentication)
+  [ "$gen" = 0 ] && [ "$auth" = 1 ] && [ -d "$TPG/acls/$A" ] && [ "$(cat $TPG/acls/$B/lun_0/write_protect)" = 1 ] \
+    && step lio-configfs ok "" || step lio-configfs fail "generate_node_acls=$gen authentication=$auth $(ls $TPG/acls 2>&1)"
+  inq $A liouser%lio-chap-secret-1@ && step lio-acl-login ok "" || step lio-acl-login fail "$(cat /tmp/inq.out)"
+  inq $A liouser%lio-chap-secret-X@ && step lio-wrong-secret fail "logged in" || step lio-wrong-secret ok ""
+  inq $A "" && step lio-no-chap fail "logged in" || step lio-no-chap ok ""
+  inq iqn.2026-11.org.fileio-tgt.test:lio-c liouser%lio-chap-secret-1@ && step lio-other-initiator fail "logged in" || step lio-other-initiator ok ""
+  out=$(timeout 30 iscsi-ls -s -i $B "iscsi://liouser%lio-chap-secret-1@$LP" 2>&1); echo "$out"
+  [ "$(echo "$out" | grep -c '^Lun:')" = 1 ] && step lio-own-luns ok "" || step lio-own-luns fail "$out"
+  kill -TERM $PID; wait $PID; rc=$?
+  [ $rc = 0 ] && [ ! -e /sys/kernel/config/target/iscsi/$LIQN ] && step lio-teardown ok "" || step lio-teardown fail "rc=$rc $(ls /sys/kernel/config/target/iscsi 2>&1)"
+  cat /tmp/lio.out.err | tail -20
+else
+  step lio-configfs fail "did not start: $(tail -3 /tmp/lio.out.err)"
+fi
 step done ok ""

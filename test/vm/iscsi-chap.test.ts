@@ -1,7 +1,8 @@
 // The embedded iSCSI target behind CHAP and an ACL, against the Linux kernel initiator: one VM
 // boot (kernel/vm) runs test/vm/guest-iscsi-chap.sh, which drives open-iscsi through one-way and
 // mutual CHAP with SHA-256 and MD5, wrong secrets on either side, no CHAP, and an initiator name
-// outside the ACL. Each guest step is one test here.
+// outside the ACL; then the same config shape on LIO's iSCSI target (--link tcmu --export
+// iscsi) as node ACLs. Each guest step is one test here.
 import { describe, test } from 'node:test';
 import { guestSuite } from '../helpers/vm-guest.ts';
 
@@ -28,4 +29,14 @@ describe('open-iscsi against CHAP and an ACL on the embedded target', () => {
     step('intruder-refused');
   });
   test('no secret in the target\'s output', () => step('no-secret-logged'));
+
+  test('LIO export: the ACLs become node ACLs (generate_node_acls 0, authentication 1, write_protect per mapping)', () => step('lio-configfs'));
+  test('LIO export: the initiator in the ACL logs in with CHAP', () => step('lio-acl-login'));
+  test('LIO export: a wrong secret, no CHAP, or another initiator name is refused by LIO', () => {
+    step('lio-wrong-secret');
+    step('lio-no-chap');
+    step('lio-other-initiator');
+  });
+  test('LIO export: an ACL entry with its own LUN map sees only those LUNs', () => step('lio-own-luns'));
+  test('LIO export: SIGTERM removes the target with its ACLs and exits 0', () => step('lio-teardown'));
 });
