@@ -226,3 +226,27 @@ test('a target without CHAP is never slowed down (there is no secret to guess)',
   const open = admitLogin(INITIATOR, 'Normal', { acls: 'any' }, undefined, t, () => {});
   assert.deepEqual(open, { authenticators: [] });
 });
+
+test('logins admitted before a slow-down began get no guess once it has (the gate at response time)', () => {
+  let now = 0;
+  const t = new LoginThrottle({ now: () => now, free: 0, baseMs: 1000 });
+  const name = 'iqn.2026-01.x:parallel';
+  const rules = { acls: 'any' as const, chap: { user: 'store', secret: 'sixteen-byte-sec' } };
+  const admitted: LoginAccess[] = [];
+  for (let i = 0; i < 2; i++) admitLogin(name, 'Normal', rules, undefined, t, (a) => admitted.push(a));
+  const [first, second] = admitted.map((a) => a.chap!);
+  const ch1 = Object.fromEntries(challenge(first!, '5'));
+  const ch2 = Object.fromEntries(challenge(second!, '5'));
+  assert.ok('status' in first!.step([['CHAP_N', 'store'], ['CHAP_R', `0x${'00'.repeat(16)}`]]));
+  t.failed(name); // what LoginPhase records for that failure: the slow-down starts
+  const right = chapResponse(alg('MD5'), Number(ch2.CHAP_I), 'sixteen-byte-sec', decodeBinary(ch2.CHAP_C!)!);
+  const r = second!.step([['CHAP_N', 'store'], ['CHAP_R', encodeBinary(right)]]);
+  assert.ok('status' in r && /refused for another 1 s/.test(r.reason), 'even the right answer is not checked now');
+  assert.ok(ch1.CHAP_C !== ch2.CHAP_C, 'each login has its own challenge');
+  now += 1000;
+  const third: LoginAccess[] = [];
+  admitLogin(name, 'Normal', rules, undefined, t, (a) => third.push(a));
+  const ch3 = Object.fromEntries(challenge(third[0]!.chap!, '5'));
+  const ok = third[0]!.chap!.step([['CHAP_N', 'store'], ['CHAP_R', encodeBinary(chapResponse(alg('MD5'), Number(ch3.CHAP_I), 'sixteen-byte-sec', decodeBinary(ch3.CHAP_C!)!))]]);
+  assert.deepEqual(ok, { answers: [], authenticated: true });
+});

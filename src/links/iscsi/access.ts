@@ -141,9 +141,14 @@ export function admitLogin(
     onAdmit({ acl: match.label, chap: undefined });
     return { authenticators: [] };
   }
-  const wait = throttle.wait(initiator);
-  if (wait > 0) return { status: LoginStatus.AuthFailure, reason: `${throttle.failures(initiator)} failed authentications from ${initiator}: refused for another ${Math.ceil(wait / 1000)} s` };
-  const chap = new ChapAuthenticator(match.chap);
+  const slowed = (): string | undefined => {
+    const wait = throttle.wait(initiator);
+    return wait > 0 ? `${throttle.failures(initiator)} failed authentications from ${initiator}: refused for another ${Math.ceil(wait / 1000)} s` : undefined;
+  };
+  const now = slowed();
+  if (now) return { status: LoginStatus.AuthFailure, reason: now };
+  // checked again when the response arrives: logins opened in parallel wait like new ones
+  const chap = new ChapAuthenticator(match.chap, undefined, slowed);
   onAdmit({ acl: match.label, chap, credentials: match.chap });
   return { authenticators: [chap as Authenticator] };
 }

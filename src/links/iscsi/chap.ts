@@ -79,6 +79,7 @@ export class ChapAuthenticator {
   readonly method = 'CHAP';
   private readonly creds: ChapCredentials;
   private readonly random: (n: number) => Buffer;
+  private readonly gate: (() => string | undefined) | undefined;
   private state: 'algorithm' | 'response' | 'done' = 'algorithm';
   private alg: ChapAlgorithm | undefined;
   private id = 0;
@@ -86,9 +87,14 @@ export class ChapAuthenticator {
   /** Set once the initiator is authenticated: whether the target authenticated itself too. */
   mutual = false;
 
-  constructor(creds: ChapCredentials, random: (n: number) => Buffer = randomBytes) {
+  /**
+   * `gate` is asked right before a response is checked: a reason refuses the response unchecked
+   * (logins opened in parallel before a slow-down began get no guesses once it has).
+   */
+  constructor(creds: ChapCredentials, random: (n: number) => Buffer = randomBytes, gate?: () => string | undefined) {
     this.creds = creds;
     this.random = random;
+    this.gate = gate;
   }
 
   /** The negotiated algorithm's name, once chosen. */
@@ -130,6 +136,7 @@ export class ChapAuthenticator {
     }
     if (this.state === 'done') return fail(`CHAP keys after the exchange completed (${[...got.keys()].join(', ')})`);
     const alg = this.alg!;
+    this.state = 'done'; // one response per login: right or wrong, the exchange is over
     for (const k of got.keys()) if (!['CHAP_N', 'CHAP_R', 'CHAP_I', 'CHAP_C'].includes(k)) return fail(`unexpected ${k} in the CHAP response`);
     const name = got.get('CHAP_N');
     const r = got.get('CHAP_R');
@@ -147,11 +154,12 @@ export class ChapAuthenticator {
       theirChallenge = decodeBinary(iC);
       if (!theirChallenge || theirChallenge.length > MAX_CHALLENGE_BYTES) return fail('the initiator\'s CHAP_C is not a binary value of 1-1024 bytes');
     }
+    const closed = this.gate?.();
+    if (closed) return fail(closed);
     // Verify the initiator before answering its challenge: a target that answers first is an oracle.
     const expected = chapResponse(alg, this.id, this.creds.secret, this.challenge);
     const userOk = sameSecretText(name, this.creds.user);
     const responseOk = timingSafeEqual(expected, response);
-    this.state = 'done';
     if (!userOk) return fail(`CHAP_N is not the configured user name`);
     if (!responseOk) return fail(`wrong CHAP response (${alg.name}) for the configured user`);
     if (!theirChallenge) return { answers: [], authenticated: true };
