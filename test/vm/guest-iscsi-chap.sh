@@ -113,6 +113,7 @@ LIQN=iqn.2026-12.org.fileio-tgt.test:lio
 LP=127.0.0.1:3263
 A=iqn.2026-11.org.fileio-tgt.test:lio-a
 B=iqn.2026-11.org.fileio-tgt.test:lio-b
+M=iqn.2026-11.org.fileio-tgt.test:lio-m
 LIMG=$RESULTS/lio.img; LRO=$RESULTS/lio-ro.img
 rm -f "$LIMG" "$LRO"; truncate -s 8M "$LIMG"; truncate -s 8M "$LRO"
 cat > /tmp/lio.json <<JSON
@@ -121,7 +122,8 @@ cat > /tmp/lio.json <<JSON
   "targets": [ { "iqn": "$LIQN", "luns": [ { "lun": 0, "device": "liodisk" }, { "lun": 1, "device": "lioro" } ],
     "chap": { "user": "liouser", "secret": "lio-chap-secret-1" },
     "acls": [ { "initiator": "$A" },
-              { "initiator": "$B", "luns": [ { "lun": 0, "device": "lioro", "readOnly": true } ] } ] } ] }
+              { "initiator": "$B", "luns": [ { "lun": 0, "device": "lioro", "readOnly": true } ] },
+              { "initiator": "$M", "chap": { "user": "liomutual", "secret": "lio-mutual-secret-3", "mutual": { "user": "liotarget", "secret": "lio-target-secret-4" } } } ] } ] }
 JSON
 TPG=/sys/kernel/config/target/iscsi/$LIQN/tpgt_1
 if SERVING_COUNT=2 start_target /tmp/lio.out --link tcmu --export iscsi --config /tmp/lio.json; then
@@ -133,6 +135,11 @@ if SERVING_COUNT=2 start_target /tmp/lio.out --link tcmu --export iscsi --config
   inq $A liouser%lio-chap-secret-X@ && step lio-wrong-secret fail "logged in" || step lio-wrong-secret ok ""
   inq $A "" && step lio-no-chap fail "logged in" || step lio-no-chap ok ""
   inq iqn.2026-11.org.fileio-tgt.test:lio-c liouser%lio-chap-secret-1@ && step lio-other-initiator fail "logged in" || step lio-other-initiator ok ""
+  # mutual CHAP through LIO: the ACL entry's own credentials, the target proving itself to libiscsi
+  LIBISCSI_CHAP_TARGET_USERNAME=liotarget LIBISCSI_CHAP_TARGET_PASSWORD=lio-target-secret-4 inq $M liomutual%lio-mutual-secret-3@ \
+    && step lio-mutual ok "" || step lio-mutual fail "$(cat /tmp/inq.out)"
+  LIBISCSI_CHAP_TARGET_USERNAME=liotarget LIBISCSI_CHAP_TARGET_PASSWORD=lio-target-secret-X inq $M liomutual%lio-mutual-secret-3@ \
+    && step lio-wrong-target-secret fail "logged in" || step lio-wrong-target-secret ok ""
   out=$(timeout 30 iscsi-ls -s -i $B "iscsi://liouser%lio-chap-secret-1@$LP" 2>&1); echo "$out"
   [ "$(echo "$out" | grep -c '^Lun:')" = 1 ] && step lio-own-luns ok "" || step lio-own-luns fail "$out"
   kill -TERM $PID; wait $PID; rc=$?

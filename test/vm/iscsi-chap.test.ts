@@ -38,5 +38,9 @@ describe('open-iscsi against CHAP and an ACL on the embedded target', () => {
     step('lio-other-initiator');
   });
   test('LIO export: an ACL entry with its own LUN map sees only those LUNs', () => step('lio-own-luns'));
+  test('LIO export: mutual CHAP with an ACL entry\'s own credentials; a wrong target secret makes the initiator give up', () => {
+    step('lio-mutual');
+    step('lio-wrong-target-secret');
+  });
   test('LIO export: SIGTERM removes the target with its ACLs and exits 0', () => step('lio-teardown'));
 });
