@@ -28,6 +28,7 @@ import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
 import { controlRequest, defaultControlPath } from '../host/control.ts';
+import { describeAccess } from '../host/acl.ts';
 
 export interface CliOptions {
   block?: number;
@@ -52,6 +53,8 @@ export interface CliOptions {
   control?: string;
   scstVersion?: string;
   threads?: number | 'auto';
+  allowAnyInitiator?: boolean;
+  listAcls?: boolean;
 }
 
 export function buildProgram(): Command {
@@ -95,6 +98,8 @@ export function buildProgram(): Command {
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a number from 1 to 64, or auto');
       return n;
     })
+    .option('--allow-any-initiator', 'serve targets without "acls" or CHAP to any initiator even when --portal is not a loopback address')
+    .option('--list-acls', 'print which initiator sees which LUNs of every target (ACL entry, CHAP user, read-only mappings) and exit')
     .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
@@ -138,6 +143,8 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
     link: opts.link ?? file.link ?? 'auto',
     devices,
     targets: completeTargets(devices, file.targets, iqnPrefix, where),
+    ...(file.discoveryChap ? { discoveryChap: file.discoveryChap } : {}),
+    ...(opts.allowAnyInitiator ? { allowAnyInitiator: true } : {}),
   };
 }
 
@@ -254,6 +261,10 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
+    if (opts.listAcls) {
+      for (const line of describeAccess(cfg.targets, cfg.discoveryChap, cfg.portal.host)) process.stdout.write(`${line}\n`);
+      return 0;
+    }
     tuneHeapForServing();
     host = await startServing(cfg, registry, log, {
       export: opts.export,
@@ -269,7 +280,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   for (const s of host.served) printServed(s, !!opts.json);
   if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt status; fileio_tgt media load|eject|swap NAME [ISO])`);
-  return serveUntilSignal(host, log, !!opts.json);
+  // SIGHUP: the --config file again, for its ACLs and CHAP (devices and targets stay)
+  const reload = opts.config ? () => HandlerRegistry.open(opts.handlers).then((r) => buildServeConfig(program.args, opts, r.types())) : undefined;
+  return serveUntilSignal(host, log, !!opts.json, reload);
 }
 
 /** The status line of one served LUN (at start, and for LUNs added while running). */
@@ -281,10 +294,10 @@ function printServed(s: ServedLun, json: boolean): void {
       : s.via === 'scst_user'
         ? ` (SCST user device ${s.device}; add it to a target: scstadmin -add_lun N -driver DRV -target TGT -device ${s.device})`
         : '';
-  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
+  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}${s.acl ? ` (for ${s.acl})` : ''}`);
 }
 
-function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {
+function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean, reload?: () => Promise<ServeConfig>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -310,6 +323,15 @@ function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, j
     process.on('SIGTERM', stop);
     process.on('SIGUSR1', () => {
       void host.status().then((st) => statusLine(json, { event: 'stats', ...st }, JSON.stringify(st)));
+    });
+    process.on('SIGHUP', () => {
+      if (!reload) return log('warn', 'SIGHUP: there is no --config file to reload');
+      reload()
+        .then((cfg) => host.reloadAccess(cfg))
+        .then(
+          (closed) => statusLine(json, { event: 'reloaded', closed }, `reloaded ACLs and CHAP: ${closed.length ? closed.join('; ') : 'no session closed'}`),
+          (e: Error) => log('error', `SIGHUP: ${e.message}; the access control in force stays`),
+        );
     });
     process.on('SIGUSR2', () => {
       void host.resize().then((changed) => statusLine(json, { event: 'resized', devices: changed }, `resized: ${changed.join(', ') || 'no capacity changed'}`));

@@ -4,6 +4,9 @@ import type { ControlRequest } from '../control.ts';
 import type { ServedLun } from '../host.ts';
 import type { LogLevel } from '../../handlers/contract.ts';
 
+/** What the listening thread asks a target thread besides control requests. */
+export type ThreadRequest = ControlRequest | { cmd: 'resize' } | { cmd: 'access'; cfg: ServeConfig };
+
 /** workerData of a target thread. */
 export interface ThreadInit {
   /** Its targets and their devices (planThreads). */
@@ -16,7 +19,7 @@ export interface ThreadInit {
 
 export type ToThread =
   | { type: 'connection'; fd: number; received: Uint8Array }
-  | { type: 'request'; id: number; req: ControlRequest | { cmd: 'resize' } }
+  | { type: 'request'; id: number; req: ThreadRequest }
   | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
