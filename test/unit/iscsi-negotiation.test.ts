@@ -204,3 +204,12 @@ test('target-only keys, answer constants as values and unknown keys in a login',
   assert.deepEqual(answers(r.keys).Unknown, 'NotUnderstood');
   assert.deepEqual(answers(r.keys).IFMarkInt, 'Reject');
 });
+
+test('Version-max and Version-min stay the same through a login (RFC 7143 §11.12.4)', () => {
+  const n = negotiator();
+  assert.equal(n.step(req([...LEADING], { csg: 1, nsg: 3, transit: false })).status, 0);
+  assert.equal(n.step(req([], { csg: 1, nsg: 3, versionMax: 1 })).status, 0x0200);
+  const m = negotiator();
+  assert.equal(m.step(req([...LEADING], { csg: 1, nsg: 3, transit: false })).status, 0);
+  assert.equal(m.step(req([], { csg: 1, nsg: 3 })).complete, true);
+});

@@ -74,6 +74,7 @@ export class LoginNegotiator {
   private readonly cfg: LoginConfig;
   private stage: number | undefined;
   private first = true;
+  private versions: [max: number, min: number] | undefined;
   /** Every key the initiator sent in this login, with its value (RFC 7143 §6.3: each at most once). */
   private readonly seen = new Map<string, string>();
   private declaredOperational = false;
@@ -118,6 +119,11 @@ export class LoginNegotiator {
     for (const [k, v] of keys) this.seen.set(k, v);
     const answers: KeyValue[] = [];
 
+    if (this.versions === undefined) this.versions = [req.versionMax, req.versionMin];
+    else if (this.versions[0] !== req.versionMax || this.versions[1] !== req.versionMin) {
+      // RFC 7143 §11.12.4: every Login Request of a login carries the same Version-max and -min
+      return fail(LoginStatus.InitiatorError, `Version-max/min changed during login (${this.versions.join('/')} -> ${req.versionMax}/${req.versionMin})`);
+    }
     if (this.first) {
       if (req.versionMin > 0) return fail(LoginStatus.UnsupportedVersion, `unsupported iSCSI version ${req.versionMin}..${req.versionMax}`);
       const init = keys.get('InitiatorName');
