@@ -152,6 +152,16 @@ describe('RFC 7143 rules against raw PDUs (issue: refuse what the RFC forbids)',
     } finally {
       ini.close();
     }
+    // in full feature phase: a Text Request naming a key twice gets a Reject (protocol error)
+    const ffp = await session();
+    try {
+      ffp.send({ opcode: 0x04, immediate: true, flags: 0x80, itt: ffp.itt(), w20: FF, w24: ffp.cmdSN, w28: ffp.expStatSN }, Buffer.from('MaxRecvDataSegmentLength=4096\0MaxRecvDataSegmentLength=8192\0'));
+      const rej = await ffp.recv();
+      assert.equal(ops(rej), 0x3f, 'Reject');
+      assert.equal(rej.bhs[2], 0x04, 'reason: protocol error');
+    } finally {
+      ffp.close();
+    }
   });
 
   test('item 3: malformed and out-of-range MaxRecvDataSegmentLength values are a login reject 02/00', async () => {

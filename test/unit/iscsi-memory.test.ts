@@ -11,6 +11,7 @@ import { IscsiServer } from '../../src/links/iscsi/index.ts';
 import { FakePort } from '../helpers/iscsi-fake-port.ts';
 import { TestInitiator } from '../helpers/iscsi-initiator.ts';
 import { cdb10 } from '../helpers/scsi-harness.ts';
+import { heapCounts, ISCSI_CONNECTION_OBJECTS } from '../helpers/heap-snapshot.ts';
 
 const IQN = 'iqn.2026-11.test:disk';
 const CYCLES = 400;
@@ -20,26 +21,11 @@ const HEAP_GROWTH_BOUND = 4 << 20;
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-/** Objects per constructor name in a heap snapshot (taken after a full GC). */
-async function liveObjects(names: readonly string[]): Promise<Map<string, number>> {
+/** Live objects per constructor name, from a heap snapshot (taken after a full GC). */
+async function liveObjects(): Promise<Map<string, number>> {
   const chunks: Buffer[] = [];
   for await (const c of v8.getHeapSnapshot()) chunks.push(c as Buffer);
-  const snap = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
-    nodes: number[];
-    strings: string[];
-  };
-  const fields = snap.snapshot.meta.node_fields;
-  const types = snap.snapshot.meta.node_types[0];
-  const ti = fields.indexOf('type');
-  const ni = fields.indexOf('name');
-  const out = new Map(names.map((n) => [n, 0]));
-  for (let i = 0; i < snap.nodes.length; i += fields.length) {
-    if (types[snap.nodes[i + ti]!] !== 'object') continue;
-    const name = snap.strings[snap.nodes[i + ni]!]!;
-    if (out.has(name)) out.set(name, out.get(name)! + 1);
-  }
-  return out;
+  return heapCounts(Buffer.concat(chunks).toString('utf8'), ISCSI_CONNECTION_OBJECTS).objects;
 }
 
 test('item 7: connect-login-close cycles and connection floods leave nothing of theirs on the heap', async () => {
@@ -105,7 +91,7 @@ test('item 7: connect-login-close cycles and connection floods leave nothing of 
     const stats = server.stats();
     assert.equal(stats.connections, 0, 'connections left');
     assert.equal(stats.sessions, 0, 'sessions left');
-    const live = await liveObjects(['IscsiConnection', 'IscsiSession', 'LoginPhase', 'LoginNegotiator', 'TextPhase', 'PduReader', 'Task', 'WriteCollector']);
+    const live = await liveObjects();
     for (const [name, n] of live) assert.equal(n, 0, `${name} objects alive after ${CYCLES} closed sessions`);
     assert.ok(after - before < HEAP_GROWTH_BOUND, `heap grew by ${((after - before) / 2 ** 20).toFixed(2)} MiB over ${CYCLES} cycles`);
   } finally {
