@@ -33,6 +33,9 @@ export const VM_TEST_PACKAGES = {
   tar: '/usr/bin/tar',
   // the CD/DVD suite (test/vm/cdrom.test.ts): util-linux's eject against sr in the guest
   eject: '/usr/bin/eject',
+  // the scst_user disk suite (test/vm/scst.test.ts): a concurrent libaio workload with crc32c
+  // verification against the /dev/sdX SCST's scst_local makes of our disk
+  fio: '/usr/bin/fio',
 };
 
 export function missingPackages(packages) {
