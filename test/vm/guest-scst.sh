@@ -1,0 +1,344 @@
+#!/bin/bash
+# Runs inside the test VM (kernel/vm): our disk through the real, unpatched SCST (scst.ko,
+# scst_user.ko, scst_local.ko, iscsi-scst.ko built by kernel/vm/scst.mjs, SCST_DIR names them).
+# Every step appends "STEP <name> <ok|fail> <seconds> <detail>" to $RESULTS/steps;
+# test/vm/scst.test.ts asserts on those lines and then checks disk1.img from the host.
+# The 64 MiB LU is laid out so that what each step leaves behind can be checked afterwards:
+#   [0, 24M) ext4 | [24M, 48M) fio, then the kill -9 sequence blocks | [48M, 56M) the two
+#   transports | [56M, 64M) the dd zone (ends with the last MiB)
+set -u
+REPO=${REPO:-$(pwd)}
+source "$REPO/kernel/vm/guest-lib.sh"
+SCST_DIR=${SCST_DIR:?SCST_DIR must name the SCST build (kernel/vm/scst.mjs)}
+SYS=/sys/kernel/scst_tgt
+LOCAL=$SYS/targets/scst_local/scst_local_tgt # scst_local's default target (add_default_tgt=1)
+IMG=$RESULTS/disk1.img
+MIB=$((1 << 20))
+# What the kernel must never log during a step.
+KBAD='BUG|Oops|WARNING|hung task|general protection'
+: > /tmp/kfindings
+
+# kstep NAME STATUS DETAIL: a STEP line, failed when the kernel logged KBAD since the previous
+# kstep. dmesg -c reads and clears, so each step sees only its own lines; all go to dmesg.log.
+kstep() {
+  local name=$1 st=$2 new bad; shift 2
+  new=$(dmesg -c 2>/dev/null)
+  printf '%s\n' "=== after $name" "$new" >> "$RESULTS/dmesg.log"
+  bad=$(printf '%s\n' "$new" | grep -E "$KBAD" | head -3 | tr '\n' ' ')
+  if [ -n "$bad" ]; then
+    echo "--- kernel log during $name:"; printf '%s\n' "$new" | tail -60
+    echo "$name: $bad" >> /tmp/kfindings
+    step "$name" fail "$* kernel: ${bad:0:300}"
+  else
+    [ "$st" = ok ] || { echo "--- kernel log during $name:"; printf '%s\n' "$new" | tail -30; }
+    step "$name" "$st" "$*"
+  fi
+}
+
+# find_sd NAME: the /dev/sdX with our INQUIRY (vendor FILEIO, product NAME) on an scst_local host
+# (under its root device /sys/devices/scst_local; the host template sets no proc_name) in state
+# running; polls for 30 s, rescanning the scst_local hosts once after 10 s.
+find_sd() {
+  local b h end=$((SECONDS + 30)) rescan=$((SECONDS + 10))
+  SD=
+  while [ $SECONDS -lt $end ]; do
+    for b in /sys/block/sd*; do
+      [ -e "$b/device/model" ] || continue
+      [ "$(tr -d ' ' < "$b/device/vendor")" = FILEIO ] && [ "$(tr -d ' ' < "$b/device/model")" = "$1" ] || continue
+      [ "$(cat "$b/device/state")" = running ] || continue
+      case $(readlink -f "$b") in /sys/devices/scst_local/*) ;; *) continue ;; esac
+      SD=/dev/${b##*/}
+      [ -b "$SD" ] && return 0
+    done
+    if [ $SECONDS -ge $rescan ]; then
+      rescan=$end
+      echo "--- no sdX after 10 s: rescanning the scst_local hosts"
+      for h in /sys/devices/scst_local/*/host*/scsi_host/host*; do echo "- - -" > "$h/scan"; done
+    fi
+    sleep 0.2
+  done
+  SD=
+  return 1
+}
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds (0) or SECONDS of wall
+# time have passed (1). A deadline, not a count: under TCG each poll's forks take longer than its sleep.
+wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
+gone() { [ ! -e "$1" ]; }
+exited() { ! kill -0 "$1" 2>/dev/null; }
+# stop_target: SIGTERM, then up to 60 s for the exit; RC is its status (or "timeout", then kill -9).
+stop_target() { kill -TERM $PID; if wait_for 60 exited $PID; then wait $PID; RC=$?; else RC=timeout; kill -9 $PID; wait $PID; fi; }
+wait_gone() { wait_for 30 gone "$1"; }
+# add_local_lun: LUN 0 of scst_local's target is disk1; sets SD.
+add_local_lun() { echo "add disk1 0" > "$LOCAL/luns/mgmt" && find_sd disk1; }
+sum() { sha256sum | cut -d' ' -f1; }
+tlog() { cat /tmp/t$1.out /tmp/t$1.out.err 2>/dev/null | tail -${2:-20}; }
+
+ip link set lo up 2>/dev/null || true
+dmesg -c > /dev/null
+
+# ---- 1. modules --------------------------------------------------------------------------------
+# SCST's make install creates /var/lib/scst/pr; without it REGISTER_DEVICE fails ENOENT
+# (scst_pr_init_dev: the PR file's parent directory does not exist).
+mkdir -p /var/lib/scst/pr
+modprobe -a sd_mod sg 2>&1
+mods_ok=1
+for m in scst scst_user scst_local; do
+  # dependencies from Debian's module tree; the SCST ones are loaded in this order from SCST_DIR
+  for dep in $(modinfo -F depends "$SCST_DIR/$m.ko" | tr ',' ' '); do
+    case $dep in scst|scst_user|scst_local|iscsi_scst) ;; *) modprobe "$dep" ;; esac
+  done
+  insmod "$SCST_DIR/$m.ko" || { mods_ok=0; break; }
+done
+if [ $mods_ok = 1 ] && [ -c /dev/scst_user ] && [ -d "$LOCAL" ]; then
+  kstep modules ok "$(head -1 $SYS/version) on $(uname -r)"
+else
+  kstep modules fail "insmod $m failed or no /dev/scst_user / $LOCAL"
+  step done ok ""; exit 1
+fi
+
+# ---- 2. --link scst_user registers disk1; scst_local makes it /dev/sdX ---------------------------
+rm -f "$IMG"; truncate -s 64M "$IMG"
+if start_target /tmp/t1.out --link scst_user disk1 "$IMG"; then
+  echo "$SERVING"
+  URLD=$(json "$SERVING" url)
+  if [ "$URLD" = "$SYS/devices/disk1" ] && [ -d "$SYS/devices/disk1" ] && add_local_lun &&
+     [ "$(blockdev --getsize64 "$SD")" = $((64 * MIB)) ]; then
+    kstep disk ok "$SD $(cat "$SYS/devices/disk1/type" 2>/dev/null | head -1)"
+  else
+    ls -l "$SYS/devices/" "$LOCAL/luns/"; tlog 1
+    kstep disk fail "url=$URLD sd=${SD:-none}"
+  fi
+else
+  tlog 1; kstep disk fail "no serving line"
+fi
+DEV=${SD:-}
+[ -b "$DEV" ] || { step done ok ""; exit 1; }
+
+# ---- 3. O_DIRECT dd at several offsets (4 KiB units), the last one the device's last MiB -------
+bad=
+: > "$RESULTS/zone.sums"
+for off in 0 2561 14336 15105 16128; do
+  head -c $MIB /dev/urandom > /tmp/r.$off
+  dd if=/tmp/r.$off of="$DEV" bs=4096 seek=$off count=256 oflag=direct conv=fsync,notrunc status=none || bad="$bad write@$off"
+done
+for off in 0 2561 14336 15105 16128; do
+  # read back with another command size than was written (64 KiB, not 4 KiB-aligned to it)
+  a=$(dd if="$DEV" bs=65536 skip=$((off * 4096)) count=$MIB iflag=direct,skip_bytes,count_bytes status=none | sum)
+  [ "$a" = "$(sum < /tmp/r.$off)" ] || bad="$bad read@$off"
+  [ $off -ge 14336 ] && echo "$off $a" >> "$RESULTS/zone.sums"
+done
+last=$(dd if="$DEV" bs=$MIB skip=63 iflag=direct status=none | sum)
+[ "$last" = "$(sum < /tmp/r.16128)" ] || bad="$bad last-MiB"
+[ -z "$bad" ] && kstep dd-offsets ok "5 x 1 MiB incl. the last" || kstep dd-offsets fail "$bad"
+
+# ---- 4. ext4 in [0, 24M): mkfs, a tree, umount, fsck -fn, remount and checksums ----------------
+mkdir -p /mnt/t
+if mkfs.ext4 -q -F -E nodiscard -L scst "$DEV" 24M && mount "$DEV" /mnt/t; then
+  cp -r "$REPO/src" /mnt/t/src
+  (cd /mnt/t && find src -type f | sort | xargs sha256sum) > "$RESULTS/src.sums"
+  umount /mnt/t
+  # drop the page cache so fsck and the remount read what the target stored
+  blockdev --flushbufs "$DEV"; echo 3 > /proc/sys/vm/drop_caches
+  if fsck.ext4 -fn "$DEV" > /tmp/fsck.out 2>&1 && mount -o ro "$DEV" /mnt/t &&
+     (cd /mnt/t && sha256sum -c --quiet "$RESULTS/src.sums") && umount /mnt/t; then
+    kstep ext4 ok "$(wc -l < "$RESULTS/src.sums") files"
+  else
+    cat /tmp/fsck.out; umount /mnt/t 2>/dev/null; kstep ext4 fail "fsck or checksums"
+  fi
+else
+  kstep ext4 fail "mkfs or mount"
+fi
+
+# ---- 5. fio: 4 jobs x 6 MiB in [24M, 48M), libaio, O_DIRECT, iodepth 16, crc32c verify -----------
+FIO_ARGS=(--filename="$DEV" --direct=1 --ioengine=libaio --iodepth=16 --numjobs=4 --rw=randwrite
+  --bsrange=4k-64k --size=6M --offset=24M --offset_increment=6M --verify=crc32c --verify_fatal=1
+  --group_reporting)
+t=$(now)
+timeout 300 fio --name=verify "${FIO_ARGS[@]}" > /tmp/fio.out 2>&1; rc=$?
+secs=$(awk -v a="$t" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+grep -E 'WRITE:|READ:|err=|verify' /tmp/fio.out
+# every byte written is read back and verified: 24 MiB each way
+if [ $rc = 0 ] && grep -q 'WRITE: .*io=24.0MiB' /tmp/fio.out && grep -q 'READ: .*io=24.0MiB' /tmp/fio.out; then
+  kstep fio-verify ok "${secs}s"
+else
+  tail -30 /tmp/fio.out; kstep fio-verify fail "rc=$rc"
+fi
+
+# ---- 6. LUN reset and ABORT TASK while I/O runs --------------------------------------------------
+SDN=${DEV#/dev/}
+stats() { cat $SYS/targets/scst_local/stats; }
+echo "scst_local before: $(stats)"
+# 6a. sg_reset -d (SG_SCSI_RESET_DEVICE -> scst_local_device_reset -> SCST_LUN_RESET) three
+# times while a verified fio runs; fio must finish clean. scst_local never completes the commands
+# the reset aborted to the SCSI midlayer (scst_local_targ_xmit_response drops a command
+# scst_cmd_aborted_on_xmit() says was aborted), so they come back only through the midlayer's
+# timeout and its ABORT TASK, then are retried: a 10 s timeout instead of 30 s bounds that wait.
+echo 10 > /sys/block/$SDN/device/timeout
+timeout 300 fio --name=reset --randseed=7 "${FIO_ARGS[@]}" > /tmp/fio2.out 2>&1 &
+FIO=$!
+w0=$(awk '{print $5}' /sys/block/$SDN/stat)
+writing() { [ "$(awk '{print $5}' /sys/block/$SDN/stat)" -gt $((w0 + 50)) ]; } # 50 writes done
+wait_for 30 writing
+rs=0
+for _ in 1 2 3; do timeout 60 sg_reset -d "$DEV" && rs=$((rs + 1)); sleep 0.5; done
+wait $FIO; rc=$?
+echo 30 > /sys/block/$SDN/device/timeout
+grep -E 'WRITE:|READ:|err=' /tmp/fio2.out
+lr=$(grep -c 'task management LUN_RESET' /tmp/t1.out /tmp/t1.out.err | awk -F: '{s+=$2} END{print s+0}')
+if [ $rc = 0 ] && [ $rs = 3 ] && [ "$lr" -ge 3 ]; then
+  kstep lun-reset ok "3 resets, $lr LUN_RESET seen by the LU; $(stats)"
+else
+  tail -20 /tmp/fio2.out; tlog 1; kstep lun-reset fail "fio rc=$rc resets=$rs LUN_RESET=$lr"
+fi
+# 6b. ABORT TASK: with the target stopped, a read times out in the SCSI midlayer, whose error
+# handler aborts it (scst_local_abort -> SCST_ABORT_TASK, which scst_user passes to the LU as
+# TASK_MGMT_RECEIVED). On SIGCONT the abort completes, the midlayer retries, the read succeeds.
+echo 4 > /sys/block/$SDN/device/timeout
+a0=$(stats | sed 's/Aborts: \([0-9]*\).*/\1/')
+kill -STOP $PID
+timeout 120 dd if="$DEV" of=/tmp/abort.bin bs=4096 skip=14336 count=256 iflag=direct status=none &
+DD=$!
+# SCST logs the ABORT TASK it received (scst_rx_mgmt_fn); scst_local counts it only once done
+aborting() { dmesg | grep -q 'TM fn ABORT_TASK'; }
+wait_for 30 aborting || echo "--- no ABORT TASK within 30 s"
+sleep 1
+kill -CONT $PID
+wait $DD; rc=$?
+echo 30 > /sys/block/$SDN/device/timeout
+a1=$(stats | sed 's/Aborts: \([0-9]*\).*/\1/')
+at=$(grep -c 'task management ABORT_TASK' /tmp/t1.out /tmp/t1.out.err | awk -F: '{s+=$2} END{print s+0}')
+if [ $rc = 0 ] && [ "$a1" -gt "$a0" ] && [ "$at" -ge 1 ] && [ "$(sum < /tmp/abort.bin)" = "$(sum < /tmp/r.14336)" ]; then
+  kstep abort-task ok "aborts $a0 -> $a1, ABORT_TASK seen by the LU: $at"
+else
+  tlog 1; kstep abort-task fail "dd rc=$rc aborts $a0 -> $a1 ABORT_TASK=$at"
+fi
+# afterwards the device keeps working: a verified write and read
+head -c $MIB /dev/urandom > /tmp/after.bin
+if dd if=/tmp/after.bin of="$DEV" bs=$MIB seek=47 oflag=direct conv=fsync,notrunc status=none &&
+   [ "$(dd if="$DEV" bs=$MIB skip=47 count=1 iflag=direct status=none | sum)" = "$(sum < /tmp/after.bin)" ]; then
+  kstep after-tm ok ""
+else
+  kstep after-tm fail "write/read after the resets and the abort"
+fi
+
+# ---- 7. the same LU through scst_local and iSCSI-SCST at once ----------------------------------
+IQN=iqn.2026-11.org.fileio-tgt.test:scst-disk1
+URL=iscsi://127.0.0.1:3260/$IQN/0
+ok7=0
+for dep in $(modinfo -F depends "$SCST_DIR/iscsi-scst.ko" | tr ',' ' '); do
+  case $dep in scst) ;; *) modprobe "$dep" ;; esac
+done
+if insmod "$SCST_DIR/iscsi-scst.ko"; then
+  setsid "$SCST_DIR/iscsi-scstd" -f -a 127.0.0.1 -p 3260 > /tmp/iscsi-scstd.log 2>&1 &
+  ISCSID=$!
+  T=$SYS/targets/iscsi
+  # targets can be added once iscsi-scstd has opened the control device
+  ctl_open() { [ "$(cat $T/open_state 2>/dev/null)" = open ]; }
+  wait_for 30 ctl_open || echo "--- iscsi-scstd did not open the control device: $(cat $T/open_state)"
+  if echo "add_target $IQN" > $T/mgmt && echo "add disk1 0" > $T/$IQN/luns/mgmt &&
+     echo 1 > $T/$IQN/enabled && echo 1 > $T/enabled; then
+    listening() { (exec 3<>/dev/tcp/127.0.0.1/3260) 2>/dev/null; }
+    wait_for 30 listening
+    ok7=1
+  fi
+fi
+if [ $ok7 = 1 ]; then
+  out=$(timeout 60 iscsi-inq "$URL" 2>&1); echo "$out"
+  if echo "$out" | grep -q '^Peripheral Device Type:DIRECT_ACCESS' && echo "$out" | grep -q '^Vendor:FILEIO' &&
+     echo "$out" | grep -q '^Product:disk1'; then kstep iscsi-inq ok ""; else kstep iscsi-inq fail "$out"; fi
+  # scst_local -> iSCSI: 4 MiB at 48M through /dev/sdX, read through iSCSI
+  head -c $((4 * MIB)) /dev/urandom > /tmp/a.bin
+  head -c $((4 * MIB)) /dev/urandom > /tmp/b.bin
+  sum < /tmp/a.bin > "$RESULTS/a.sha256"; sum < /tmp/b.bin > "$RESULTS/b.sha256"
+  rm -f /tmp/a-iscsi.bin
+  dd if=/tmp/a.bin of="$DEV" bs=$MIB seek=48 oflag=direct conv=fsync,notrunc status=none &&
+    timeout 120 qemu-img dd -f raw -O raw bs=$MIB skip=48 count=52 if="$URL" of=/tmp/a-iscsi.bin
+  # (qemu-img dd limits the input to count blocks before it skips: count=52 copies 48M..52M)
+  [ "$(sum < /tmp/a-iscsi.bin 2>/dev/null)" = "$(cat "$RESULTS/a.sha256")" ] && kstep local-to-iscsi ok "" || kstep local-to-iscsi fail ""
+  # iSCSI -> scst_local: 4 MiB at 52M written with FUA through iSCSI, read through /dev/sdX
+  timeout 120 qemu-io -f raw -c "write -f -q -s /tmp/b.bin $((52 * MIB)) $((4 * MIB))" "$URL"
+  got=$(dd if="$DEV" bs=$MIB skip=52 count=4 iflag=direct status=none | sum)
+  [ "$got" = "$(cat "$RESULTS/b.sha256")" ] && kstep iscsi-to-local ok "" || kstep iscsi-to-local fail "$got"
+  # the whole LU, one path against the other
+  t=$(now)
+  if timeout 300 qemu-img compare -f raw -F raw "$DEV" "$URL"; then
+    kstep two-transports ok "qemu-img compare sdX vs iSCSI: $(awk -v a="$t" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')s"
+  else
+    kstep two-transports fail "qemu-img compare rc=$?"
+  fi
+else
+  cat /tmp/iscsi-scstd.log 2>/dev/null; kstep iscsi-inq fail "iSCSI-SCST did not come up"
+fi
+
+# ---- 8. SIGTERM: exit 0, the device and its LUNs gone -------------------------------------------
+sync
+stop_target; rc=$RC
+tlog 1 8
+if [ $rc = 0 ] && wait_gone "$SYS/devices/disk1" && [ ! -e "$LOCAL/luns/0" ] && [ ! -e "$SYS/targets/iscsi/$IQN/luns/0" ]; then
+  kstep sigterm ok ""
+else
+  ls "$SYS/devices" "$LOCAL/luns"; kstep sigterm fail "rc=$rc"
+fi
+
+# ---- 9. kill -9 under O_DIRECT|O_SYNC writes; the same name registers again; acked writes kept ---
+SEQ=$((24 * 256)) # 4 KiB block of 24M: block SEQ+i holds "fileio-seq i"
+: > /tmp/acked
+writer() { # one 4 KiB O_DIRECT|O_SYNC write per sequence number until one fails
+  local i
+  for i in $(seq 0 4999); do
+    { printf 'fileio-seq %08d\n' "$i"; head -c 4076 /dev/zero; } |
+      dd of="$1" bs=4096 seek=$((SEQ + i)) count=1 iflag=fullblock oflag=direct,sync conv=notrunc status=none || return 0
+    echo "$i" >> /tmp/acked
+  done
+}
+if start_target /tmp/t2.out --link scst_user disk1 "$IMG" && add_local_lun; then
+  DEV=$SD
+  timeout 180 bash -c "$(declare -f writer); SEQ=$SEQ; writer $DEV" &
+  WR=$!
+  acked30() { [ "$(wc -l < /tmp/acked)" -ge 30 ]; }
+  wait_for 120 acked30
+  n0=$(wc -l < /tmp/acked)
+  kill -9 $PID; tk=$(now)
+  wait $PID 2>/dev/null
+  wait_for 120 exited $WR
+  wait $WR; wrc=$?
+  wsecs=$(awk -v a="$tk" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+  cp /tmp/acked "$RESULTS/acked"
+  echo "acked before kill: $n0, in all: $(wc -l < /tmp/acked); writer ended ${wsecs}s after kill -9 (rc $wrc)"
+  # 124 = timeout killed a hung writer
+  [ $wrc != 124 ] && awk -v s="$wsecs" 'BEGIN{exit !(s <= 60)}' && kstep kill9-writer ok "writer stopped ${wsecs}s after kill -9; $(wc -l < /tmp/acked) acked" \
+    || kstep kill9-writer fail "writer hung or took ${wsecs}s (rc $wrc)"
+  # the kernel unregisters the device once the fd is gone (dev_user_release); then the name is free
+  if wait_gone "$SYS/devices/disk1" && start_target /tmp/t3.out --link scst_user disk1 "$IMG" && add_local_lun; then
+    DEV=$SD
+    kstep reregister ok "$DEV"
+  else
+    tlog 3; ls "$SYS/devices"; kstep reregister fail "sd=${SD:-none}"
+  fi
+  n=$(wc -l < /tmp/acked)
+  if [ -b "${SD:-}" ] && [ "$n" -gt 0 ]; then
+    dd if="$DEV" of=/tmp/seq.bin bs=4096 skip=$SEQ count="$n" iflag=direct status=none
+    # every acknowledged block holds its own sequence number
+    miss=$(node -e '
+      const b = require("fs").readFileSync("/tmp/seq.bin"); let miss = [];
+      for (let i = 0; i < +process.argv[1]; i++)
+        if (b.toString("latin1", i * 4096, i * 4096 + 19) !== "fileio-seq " + String(i).padStart(8, "0")) miss.push(i);
+      console.log(miss.slice(0, 10).join(" "));' "$n")
+    [ -z "$miss" ] && kstep kill9-acked ok "$n acked blocks present" || kstep kill9-acked fail "missing: $miss"
+  else
+    kstep kill9-acked fail "no device or nothing acked ($n)"
+  fi
+  stop_target; rc=$RC
+  [ $rc = 0 ] && wait_gone "$SYS/devices/disk1" && kstep final-sigterm ok "" || kstep final-sigterm fail "rc=$rc"
+else
+  tlog 2; kstep kill9-writer fail "second run did not start"
+fi
+
+[ -n "${ISCSID:-}" ] && kill $ISCSID 2>/dev/null
+# ---- 10. the kernel log of every step --------------------------------------------------------
+if [ -s /tmp/kfindings ]; then
+  cat /tmp/kfindings; step dmesg-clean fail "$(tr '\n' ';' < /tmp/kfindings | head -c 600)"
+else
+  step dmesg-clean ok "no $KBAD in any step"
+fi
+step done ok ""
