@@ -281,11 +281,14 @@ else
 fi
 
 # ---- 9. kill -9 under O_DIRECT|O_SYNC writes; the same name registers again; acked writes kept ---
+# Two writers: sequence-numbered 4 KiB O_DIRECT|O_SYNC writes in [24M, 32M) (each acknowledged
+# one is recorded), and fio keeping 16 x 64 KiB writes in flight in [36M, 44M), so that the kill
+# catches commands inside the LU. Both must end within 60 s of the kill, not hang.
 SEQ=$((24 * 256)) # 4 KiB block of 24M: block SEQ+i holds "fileio-seq i"
 : > /tmp/acked
 writer() { # one 4 KiB O_DIRECT|O_SYNC write per sequence number until one fails
   local i
-  for i in $(seq 0 4999); do
+  for i in $(seq 0 2047); do
     { printf 'fileio-seq %08d\n' "$i"; head -c 4076 /dev/zero; } |
       dd of="$1" bs=4096 seek=$((SEQ + i)) count=1 iflag=fullblock oflag=direct,sync conv=notrunc status=none || return 0
     echo "$i" >> /tmp/acked
@@ -293,21 +296,32 @@ writer() { # one 4 KiB O_DIRECT|O_SYNC write per sequence number until one fails
 }
 if start_target /tmp/t2.out --link scst_user disk1 "$IMG" && add_local_lun; then
   DEV=$SD
+  timeout 180 fio --name=load --filename="$DEV" --direct=1 --ioengine=libaio --iodepth=16 --rw=randwrite \
+    --bs=64k --offset=36M --size=8M --time_based --runtime=170 > /tmp/fio3.out 2>&1 &
+  FL=$!
   timeout 180 bash -c "$(declare -f writer); SEQ=$SEQ; writer $DEV" &
   WR=$!
-  acked30() { [ "$(wc -l < /tmp/acked)" -ge 30 ]; }
-  wait_for 120 acked30
+  acked20() { [ "$(wc -l < /tmp/acked)" -ge 20 ]; }
+  wait_for 120 acked20
   n0=$(wc -l < /tmp/acked)
+  inflight=$(cat /sys/block/${DEV#/dev/}/inflight | tr -s ' ' | sed 's/^ //')
   kill -9 $PID; tk=$(now)
   wait $PID 2>/dev/null
-  wait_for 120 exited $WR
-  wait $WR; wrc=$?
+  wait_for 120 exited $WR; wait $WR; wrc=$?
   wsecs=$(awk -v a="$tk" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+  wait_for 60 exited $FL; wait $FL; frc=$?
+  fsecs=$(awk -v a="$tk" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')
+  grep -E 'err=|error' /tmp/fio3.out | head -5
   cp /tmp/acked "$RESULTS/acked"
-  echo "acked before kill: $n0, in all: $(wc -l < /tmp/acked); writer ended ${wsecs}s after kill -9 (rc $wrc)"
-  # 124 = timeout killed a hung writer
-  [ $wrc != 124 ] && awk -v s="$wsecs" 'BEGIN{exit !(s <= 60)}' && kstep kill9-writer ok "writer stopped ${wsecs}s after kill -9; $(wc -l < /tmp/acked) acked" \
-    || kstep kill9-writer fail "writer hung or took ${wsecs}s (rc $wrc)"
+  echo "in flight at the kill (reads writes): $inflight; acked before kill: $n0, in all: $(wc -l < /tmp/acked)"
+  echo "writer ended ${wsecs}s after kill -9 (rc $wrc), fio ${fsecs}s (rc $frc)"
+  # 124 = timeout killed a hung writer; fio must have failed (its device went away), not finished
+  if [ $wrc != 124 ] && [ $frc != 124 ] && [ $frc != 0 ] &&
+     awk -v w="$wsecs" -v f="$fsecs" 'BEGIN{exit !(w <= 60 && f <= 60)}'; then
+    kstep kill9-writer ok "writers stopped ${wsecs}s / ${fsecs}s after kill -9; in flight then: $inflight; $(wc -l < /tmp/acked) acked"
+  else
+    tail -20 /tmp/fio3.out; kstep kill9-writer fail "writer rc $wrc after ${wsecs}s, fio rc $frc after ${fsecs}s"
+  fi
   # the kernel unregisters the device once the fd is gone (dev_user_release); then the name is free
   if wait_gone "$SYS/devices/disk1" && start_target /tmp/t3.out --link scst_user disk1 "$IMG" && add_local_lun; then
     DEV=$SD

@@ -56,7 +56,7 @@ describe('kernel peers in a VM: scst_user link with the stock SCST (scst_local, 
   test('written with FUA through iSCSI-SCST (qemu-io), read through /dev/sdX', () => step('iscsi-to-local'));
   test('qemu-img compare: the whole LU through scst_local equals the whole LU through iSCSI-SCST', () => step('two-transports'));
   test('SIGTERM: exit 0, the SCST device and its LUNs on both targets are gone', () => step('sigterm'));
-  test('kill -9 under O_DIRECT|O_SYNC writes: the writer stops within 60 s instead of hanging', () => step('kill9-writer'));
+  test('kill -9 with writes in flight (O_DIRECT|O_SYNC and fio at iodepth 16): both writers fail within 60 s instead of hanging', () => step('kill9-writer'));
   test('after kill -9 a new process registers the same name and scst_local maps it again', () => step('reregister'));
   test('every write acknowledged before the kill -9 reads back after the restart', () => step('kill9-acked'));
   test('the restarted process exits 0 on SIGTERM and its device is gone', () => step('final-sigterm'));
@@ -95,7 +95,7 @@ describe('kernel peers in a VM: scst_user link with the stock SCST (scst_local, 
   test('host side: every write acknowledged before the kill -9 is in the image', () => {
     const img = image();
     const acked = readFileSync(join(suite.share, 'acked'), 'utf8').trim().split('\n').map(Number);
-    assert.ok(acked.length >= 30, `${acked.length} writes acknowledged`);
+    assert.ok(acked.length >= 20, `${acked.length} writes acknowledged`);
     for (const i of acked) {
       const at = 24 * MIB + i * 4096;
       assert.equal(img.toString('latin1', at, at + 19), `fileio-seq ${String(i).padStart(8, '0')}`, `block ${i}`);
