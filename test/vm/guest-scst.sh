@@ -185,8 +185,10 @@ wait $FIO; rc=$?
 echo 30 > /sys/block/$SDN/device/timeout
 grep -E 'WRITE:|READ:|err=' /tmp/fio2.out
 lr=$(grep -c 'task management LUN_RESET' /tmp/t1.out /tmp/t1.out.err | awk -F: '{s+=$2} END{print s+0}')
+# how many commands the resets caught inside the LU (timing-dependent, reported, not asserted)
+caught=$(grep -ho 'LUN_RESET: [0-9]*' /tmp/t1.out /tmp/t1.out.err | awk '{s+=$2} END{print s+0}')
 if [ $rc = 0 ] && [ $rs = 3 ] && [ "$lr" -ge 3 ]; then
-  kstep lun-reset ok "3 resets, $lr LUN_RESET seen by the LU; $(stats)"
+  kstep lun-reset ok "3 resets, $lr LUN_RESET seen by the LU, $caught command(s) in flight aborted; $(stats)"
 else
   tail -20 /tmp/fio2.out; tlog 1; kstep lun-reset fail "fio rc=$rc resets=$rs LUN_RESET=$lr"
 fi
@@ -349,6 +351,12 @@ else
 fi
 
 [ -n "${ISCSID:-}" ] && kill $ISCSID 2>/dev/null
+# ---- the three runs' own logs: no warning or error from the link ---------------------------------
+cat /tmp/t[123].out.err > "$RESULTS/target.log" 2>/dev/null
+grep -h '"level"' /tmp/t[123].out >> "$RESULTS/target.log" 2>/dev/null
+grep -h -v '"event":"serving"' /tmp/t[123].out | tail -40
+bad=$(grep -E '"level":"(warn|error)"' "$RESULTS/target.log" | head -3)
+[ -z "$bad" ] && step target-logs ok "$(wc -l < "$RESULTS/target.log") lines" || step target-logs fail "${bad:0:400}"
 # ---- 10. the kernel log of every step --------------------------------------------------------
 if [ -s /tmp/kfindings ]; then
   cat /tmp/kfindings; step dmesg-clean fail "$(tr '\n' ';' < /tmp/kfindings | head -c 600)"

@@ -60,6 +60,7 @@ describe('kernel peers in a VM: scst_user link with the stock SCST (scst_local, 
   test('after kill -9 a new process registers the same name and scst_local maps it again', () => step('reregister'));
   test('every write acknowledged before the kill -9 reads back after the restart', () => step('kill9-acked'));
   test('the restarted process exits 0 on SIGTERM and its device is gone', () => step('final-sigterm'));
+  test('the three target processes logged no warning or error', () => step('target-logs'));
   test('no BUG, Oops, WARNING, hung task or general protection fault in the kernel log of any step', () => step('dmesg-clean'));
 
   test('host side: disk1.img holds a clean ext4 with every file copied in the guest', () => {
