@@ -2,8 +2,10 @@
 # Sourced by test/vm/guest-scst.sh after kernel/vm/guest-lib.sh, with SYS (/sys/kernel/scst_tgt),
 # LOCAL (scst_local's target) and RESULTS set: kstep (a STEP line that also checks the step's
 # kernel log), find_sd (the /dev/sdX scst_local made of a device), bounded waits, stop_target.
-# What the kernel must never log during a step.
-KBAD='BUG|Oops|WARNING|hung task|general protection'
+# What the kernel must never log during a step: 'BUG:' (also 'watchdog: BUG: soft lockup'),
+# 'Oops', 'WARNING:', a general protection fault, and khungtaskd's 'INFO: task NAME:PID blocked
+# for more than N seconds' with its 'hung_task_timeout_secs' hint.
+KBAD='BUG|Oops|WARNING|hung task|hung_task|blocked for more than|general protection'
 : > /tmp/kfindings
 
 # kstep NAME STATUS DETAIL: a STEP line, failed when the kernel logged KBAD since the previous
