@@ -81,6 +81,26 @@ export class GuestRun {
   }
 }
 
+/** kernel/vm/scst.mjs's answer: the folder with the stock SCST modules built for the VM's kernel. */
+export interface ScstBuild {
+  dir: string;
+  seconds: number;
+  built: boolean;
+}
+
+/**
+ * Builds (about two minutes, once) or finds in the cache the stock SCST for the VM's kernel and
+ * returns the guest environment naming it: SCST_DIR, on the host root the guest sees over 9p.
+ */
+export async function scstForGuest(label: string): Promise<{ SCST_DIR: string }> {
+  const vm = await loadVm();
+  const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
+  const { prepareScst } = (await import(join(REPO, 'kernel/vm/scst.mjs'))) as { prepareScst(k: Kernel, o: { log: (m: string) => void }): ScstBuild };
+  const scst = prepareScst(kernel, { log: (m) => process.stderr.write(`[scst] ${m}\n`) });
+  process.stderr.write(`# ${label} VM: SCST ${scst.built ? 'built' : 'found in the cache'} in ${scst.seconds.toFixed(1)} s: ${scst.dir}\n`);
+  return { SCST_DIR: scst.dir };
+}
+
 /**
  * A VM test's boot: the kernel, an initramfs in `share`, then `script` with RESULTS = share,
  * REPO and `env` (values without blanks: they travel on the kernel command line) in its

@@ -355,6 +355,6 @@ bad=$(grep -E '"level":"(warn|error)"' "$RESULTS/target.log" | head -3)
 if [ -s /tmp/kfindings ]; then
   cat /tmp/kfindings; step dmesg-clean fail "$(tr '\n' ';' < /tmp/kfindings | head -c 600)"
 else
-  step dmesg-clean ok "no $KBAD in any step"
+  step dmesg-clean ok "no $KERNEL_BAD in any step"
 fi
 step done ok ""

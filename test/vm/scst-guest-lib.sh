@@ -2,19 +2,16 @@
 # Sourced by test/vm/guest-scst.sh after kernel/vm/guest-lib.sh, with SYS (/sys/kernel/scst_tgt),
 # LOCAL (scst_local's target) and RESULTS set: kstep (a STEP line that also checks the step's
 # kernel log), find_sd (the /dev/sdX scst_local made of a device), bounded waits, stop_target.
-# What the kernel must never log during a step: 'BUG:' (also 'watchdog: BUG: soft lockup'),
-# 'Oops', 'WARNING:', a general protection fault, and khungtaskd's 'INFO: task NAME:PID blocked
-# for more than N seconds' with its 'hung_task_timeout_secs' hint.
-KBAD='BUG|Oops|WARNING|hung task|hung_task|blocked for more than|general protection'
 : > /tmp/kfindings
 
-# kstep NAME STATUS DETAIL: a STEP line, failed when the kernel logged KBAD since the previous
-# kstep. dmesg -c reads and clears, so each step sees only its own lines; all go to dmesg.log.
+# kstep NAME STATUS DETAIL: a STEP line, failed when the kernel logged KERNEL_BAD (guest-lib.sh)
+# since the previous kstep. dmesg -c reads and clears, so each step sees only its own lines; all
+# go to dmesg.log.
 kstep() {
   local name=$1 st=$2 new bad; shift 2
   new=$(dmesg -c 2>/dev/null)
   printf '%s\n' "=== after $name" "$new" >> "$RESULTS/dmesg.log"
-  bad=$(printf '%s\n' "$new" | grep -E "$KBAD" | head -3 | tr '\n' ' ')
+  bad=$(printf '%s\n' "$new" | grep -E "$KERNEL_BAD" | head -3 | tr '\n' ' ')
   if [ -n "$bad" ]; then
     echo "--- kernel log during $name:"; printf '%s\n' "$new" | tail -60
     echo "$name: $bad" >> /tmp/kfindings

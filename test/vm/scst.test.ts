@@ -10,31 +10,18 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { guestSuite, loadVm, REPO } from '../helpers/vm-guest.ts';
+import { guestSuite, REPO, scstForGuest } from '../helpers/vm-guest.ts';
 
 const MIB = 1 << 20;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-interface ScstBuild {
-  dir: string;
-  seconds: number;
-  built: boolean;
-}
 
 describe('kernel peers in a VM: scst_user link with the stock SCST (scst_local, iSCSI-SCST)', () => {
   const suite = guestSuite({
     label: 'scst',
     script: 'test/vm/guest-scst.sh',
     timeoutMs: 15 * 60_000,
-    prepare: async () => {
-      // npm test from a fresh clone builds SCST here (about three minutes on two cores, once)
-      const vm = await loadVm();
-      const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
-      const { prepareScst } = (await import(join(REPO, 'kernel/vm/scst.mjs'))) as { prepareScst(k: unknown, o: { log: (m: string) => void }): ScstBuild };
-      const scst = prepareScst(kernel, { log: (m) => process.stderr.write(`[scst] ${m}\n`) });
-      process.stderr.write(`# scst VM: SCST ${scst.built ? 'built' : 'found in the cache'} in ${scst.seconds.toFixed(1)} s: ${scst.dir}\n`);
-      return { SCST_DIR: scst.dir };
-    },
+    // npm test from a fresh clone builds SCST here (about three minutes on two cores, once)
+    prepare: () => scstForGuest('scst'),
   });
   const { step } = suite;
   const image = () => readFileSync(join(suite.share, 'disk1.img'));
