@@ -13,6 +13,7 @@ import {
   checkIqn,
   completeTargets,
   deviceDefaults,
+  libraryEntry,
   parseConfigFile,
   parsePortal,
   parseSize,
@@ -55,6 +56,8 @@ export interface CliOptions {
   threads?: number | 'auto';
   allowAnyInitiator?: boolean;
   listAcls?: boolean;
+  drives?: number;
+  generation?: number;
 }
 
 export function buildProgram(): Command {
@@ -85,6 +88,8 @@ export function buildProgram(): Command {
     .option('--removable', 'report a removable medium (START STOP UNIT may eject)')
     .option('--thin', 'thin-provisioned LUN')
     .option('--type <handler>', 'handler type from handlers.json', 'disk')
+    .option('--drives <n>', 'with --type changer NAME FOLDER: tape drives of the library (default 1); slots, mail slots and more are "libraries" fields of --config (README: CD/DVD drives, tapes and libraries)', (v: string) => intOption(v, 1, 64))
+    .option('--generation <n>', 'with --type tape or changer: LTO generation of the drives and of empty cartridge files formatted on first load (default 9)', (v: string) => intOption(v, 1, 9))
     .option('--portal <HOST:PORT>', `where the iSCSI target listens (default ${DEFAULT_PORTAL}; 0.0.0.0 exports to the network)`)
     .option('--iqn-prefix <iqn>', `target names are PREFIX:NAME (default ${DEFAULT_IQN_PREFIX})`)
     .option('--config <file>', 'JSON file describing devices and targets')
@@ -105,7 +110,25 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'debug logging')
     .option('--list-types', 'list the handler types and exit')
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
-    .showHelpAfterError('(run fileio_tgt --help for usage)');
+    .showHelpAfterError('(run fileio_tgt --help for usage)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Tapes and libraries:',
+        '  fileio_tgt --type tape tape0 /vtl/A00001L6.tape   one drive with that cartridge (an empty file is formatted as a blank cartridge)',
+        '  fileio_tgt --type changer lib1 /vtl --drives 2    a library: changer at LUN 0, drives at LUN 1.., a slot per cartridge plus free ones, 1 mail slot',
+        '  fileio_tgt tape create|info ...                   make or inspect a cartridge file',
+        'All library options (slots, mailSlots, drive names, generation, state file) are fields of a "libraries"',
+        'entry in --config: README.md "CD/DVD drives, tapes and libraries" and src/handlers/changer/README.md.',
+      ].join('\n'),
+    );
+}
+
+function intOption(v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
+  return n;
 }
 
 /** Turns parsed options and positional pairs into a validated ServeConfig. */
@@ -130,19 +153,25 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
     throw new ConfigError('command line', '--type', `unknown handler type "${opts.type}" (known: ${types.join(', ')})`);
   }
   const devices = [...file.devices];
+  const iqnPrefix = opts.iqnPrefix !== undefined ? checkIqn(opts.iqnPrefix, 'command line', '--iqn-prefix') : (file.iqnPrefix ?? DEFAULT_IQN_PREFIX);
+  const targets = [...file.targets];
   for (let i = 0; i < args.length; i += 2) {
     const name = checkDeviceName(args[i], 'command line', `device ${i / 2 + 1} NAME`);
-    if (devices.some((d) => d.name === name)) throw new ConfigError('command line', `device ${name}`, 'device name is used twice');
-    devices.push(cliDevice(name, args[i + 1], opts));
+    // a changer from the command line is a whole library, the same as a "libraries" entry
+    const added = opts.type === 'changer' ? libraryEntry({ name, cartridges: args[i + 1], drives: opts.drives ?? 1, ...(opts.generation ? { generation: opts.generation } : {}) }, 'command line', `device ${name}`, iqnPrefix, types) : undefined;
+    for (const dev of added?.devices ?? [cliDevice(name, args[i + 1], opts)]) {
+      if (devices.some((d) => d.name === dev.name)) throw new ConfigError('command line', `device ${dev.name}`, 'device name is used twice');
+      devices.push(dev);
+    }
+    if (added) targets.push(added.target);
   }
   const where = opts.config ?? 'command line';
-  const iqnPrefix = opts.iqnPrefix !== undefined ? checkIqn(opts.iqnPrefix, 'command line', '--iqn-prefix') : (file.iqnPrefix ?? DEFAULT_IQN_PREFIX);
   return {
     portal: opts.portal !== undefined ? parsePortal(opts.portal, 'command line', '--portal') : (file.portal ?? parsePortal(DEFAULT_PORTAL, where, 'portal')),
     iqnPrefix,
     link: opts.link ?? file.link ?? 'auto',
     devices,
-    targets: completeTargets(devices, file.targets, iqnPrefix, where),
+    targets: completeTargets(devices, targets, iqnPrefix, where),
     ...(file.discoveryChap ? { discoveryChap: file.discoveryChap } : {}),
     ...(opts.allowAnyInitiator ? { allowAnyInitiator: true } : {}),
   };
@@ -162,6 +191,7 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
     file: backing,
   };
   if (opts.cacheSize !== undefined) dev.cacheSize = opts.cacheSize;
+  if (opts.generation !== undefined) dev.options = { ...dev.options, generation: opts.generation };
   // A nullio device may be given a size instead of a file: "fileio_tgt --type nullio null1 1T".
   const size = opts.type === 'nullio' ? parseSize(backing) : undefined;
   if (size !== undefined) {
@@ -287,7 +317,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The status line of one served LUN (at start, and for LUNs added while running). */
 function printServed(s: ServedLun, json: boolean): void {
-  const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : '';
+  const size = typeof s.details.sizeBytes === 'number' ? `, ${s.details.sizeBytes} bytes` : typeof s.details.summary === 'string' ? `, ${s.details.summary}` : '';
   const via =
     s.via === 'tcmu'
       ? ` (LIO tcmu ${String(s.link?.uio ?? '')}${s.link?.export === 'local' ? ', tcm_loop' : ', LIO iSCSI'})`

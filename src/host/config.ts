@@ -269,8 +269,12 @@ export function parseConfigFile(text: string, where: string, knownTypes: readonl
  */
 function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTypes: readonly string[]): Array<{ name: string; devices: DeviceConfig[]; target: TargetConfig }> {
   if (!Array.isArray(raw)) throw new ConfigError(where, 'libraries', 'must be an array of { name, cartridges, drives, slots, mailSlots }');
-  return raw.map((l: unknown, i: number) => {
-    const at = `libraries[${i}]`;
+  return raw.map((l: unknown, i: number) => libraryEntry(l, where, `libraries[${i}]`, iqnPrefix, knownTypes));
+}
+
+/** One "libraries" entry (also what `fileio_tgt --type changer NAME FOLDER` serves): its drives, changer and target. */
+export function libraryEntry(l: unknown, where: string, at: string, iqnPrefix: string, knownTypes: readonly string[]): { name: string; devices: DeviceConfig[]; target: TargetConfig } {
+  {
     if (!isObject(l)) throw new ConfigError(where, at, 'must be an object');
     const media = l.media ?? 'tape';
     if (media !== 'tape' && media !== 'optical') throw new ConfigError(where, `${at}.media`, 'must be "tape" or "optical"');
@@ -293,7 +297,9 @@ function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTyp
     else driveNames = Array.from({ length: count('drives', 1, 64) }, (_, k) => `${name}-drive${k}`);
     const generation = l.generation === undefined ? undefined : count('generation', 9, 9);
     const drives: DeviceConfig[] = driveNames.map((d) => ({ ...deviceDefaults(d, driveType), file: '-', removable: true, ...(generation ? { options: { generation } } : {}) }));
-    const options: Record<string, unknown> = { ...(media === 'optical' ? { media } : {}), drives: driveNames, slots: count('slots', 20, 1024), mailSlots: count('mailSlots', 1, 239) };
+    // slots: by default the changer makes one per medium in the folder plus free ones
+    const options: Record<string, unknown> = { ...(media === 'optical' ? { media } : {}), drives: driveNames, mailSlots: count('mailSlots', 1, 239), ...(generation ? { generation } : {}) };
+    if (l.slots !== undefined) options.slots = count('slots', 20, 1024);
     if (l.state !== undefined) {
       if (typeof l.state !== 'string') throw new ConfigError(where, `${at}.state`, 'must be a file path');
       options.state = l.state;
@@ -304,7 +310,7 @@ function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTyp
     const iqn = l.iqn !== undefined ? checkIqn(l.iqn, where, `${at}.iqn`) : checkIqn(defaultTargetIqn(iqnPrefix, name), where, `${at}.name`);
     const target: TargetConfig = { iqn, luns: [{ lun: 0, device: name }, ...driveNames.map((d, k) => ({ lun: k + 1, device: d }))] };
     return { name, devices: [...drives, changer], target };
-  });
+  }
 }
 
 /** Gives each device that no target maps its own target, LUN 0, named after the device. */

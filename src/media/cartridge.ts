@@ -7,7 +7,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { crc32c } from '@node-rs/crc32';
-import { densityForCapacity } from './density.ts';
+import { densityByCode, densityForCapacity, formatCapacity } from './density.ts';
 
 export const HEADER_MAGIC = 'FTGTCART';
 export const FORMAT_VERSION = 1;
@@ -538,8 +538,18 @@ export class Cartridge {
     }
   }
 
+  /** One line: generation, capacity, WORM, partitions, use (start-up line, tape info). */
+  summary(): string {
+    const d = densityByCode(this.header.density);
+    const kind = this.cleaning ? 'cleaning cartridge' : this.worm ? 'WORM' : 'rewritable';
+    return `${this.barcode}: ${d ? `LTO-${d.generation}` : `density ${this.header.density.toString(16)}h`}, ${formatCapacity(this.capacity)}, ${kind}, 1 partition, ${formatCapacity(this.used)} used in ${this.count} objects`;
+  }
+
   describe(): Record<string, unknown> {
+    const d = densityByCode(this.header.density);
     return {
+      generation: d?.generation ?? null,
+      partitions: 1,
       barcode: this.barcode,
       capacity: this.capacity,
       used: this.used,

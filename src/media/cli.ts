@@ -2,7 +2,7 @@
 // contents, and whether a torn tail would be cut at the next load).
 import { Command, CommanderError } from 'commander';
 import { Cartridge, RecordKind } from './cartridge.ts';
-import { densityByCode, densityByGeneration, densityForCapacity, parseTapeSize } from './density.ts';
+import { densityByCode, densityByGeneration, densityForCapacity, formatCapacity, parseTapeSize } from './density.ts';
 
 function progress(label: string): (done: number, total: number) => void {
   let shown = false;
@@ -54,9 +54,13 @@ export async function tapeMain(argv: string[], out: (s: string) => void = (s) =>
         const attrs = Object.fromEntries([...h.attributes].map(([id, a]) => [id.toString(16).padStart(4, '0'), a.format === 0 ? a.value.toString('hex') : a.value.toString('latin1').trimEnd()]));
         const info = {
           file,
+          summary: c.summary(),
           barcode: h.barcode,
+          generation: d ? `LTO-${d.generation}` : null,
+          partitions: 1,
           serial: h.serial,
           capacity: h.capacity,
+          capacityText: formatCapacity(h.capacity),
           used: c.used,
           density: `${h.density.toString(16)}h${d ? ` (LTO-${d.generation})` : ''}`,
           worm: c.worm,

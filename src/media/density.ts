@@ -28,6 +28,9 @@ export const LTO: readonly Density[] = [
   { generation: 9, code: 0x60, capacity: 18 * TB, tracks: 8960, bitsPerMm: 20668, name: 'U-932', description: 'Ultrium 9/32T' },
 ];
 
+/** The generation of blank cartridges and drives when no option names one. */
+export const DEFAULT_GENERATION = 9;
+
 export function densityByCode(code: number): Density | undefined {
   return LTO.find((d) => d.code === code);
 }
@@ -49,4 +52,12 @@ export function parseTapeSize(text: string): number | undefined {
   const base = m[3] ? 1024 : 1000;
   const n = Math.round(Number(m[1]) * base ** exp);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** 18 TB, 2.5 TB, 256 MB: decimal units, as tape vendors count. */
+export function formatCapacity(bytes: number): string {
+  for (const [unit, n] of [['TB', 1e12], ['GB', 1e9], ['MB', 1e6]] as const) {
+    if (bytes >= n) return `${Number((bytes / n).toFixed(2))} ${unit}`;
+  }
+  return `${bytes} bytes`;
 }

@@ -109,4 +109,29 @@ describe('tape library over the embedded iSCSI target', () => {
     assert.equal(j.blocks, 30);
     assert.equal(j.filemarks, 1);
   });
+
+  test('--type changer NAME FOLDER --drives 2: a library with two drives; an empty cartridge file in it is formatted', async () => {
+    const vtl = join(dir, 'cli-vtl');
+    await mkdir(vtl);
+    await writeFile(join(vtl, 'E00001L7'), '');
+    const t = await startTarget(['--type', 'changer', '--drives', '2', 'clilib', vtl], 3);
+    try {
+      assert.deepEqual(t.served.map((s) => [s.lun, s.type]).sort(), [[0, 'changer'], [1, 'tape'], [2, 'tape']]);
+      const ch = new RawSession(t.served.find((s) => s.lun === 0)!.url);
+      try {
+        await ch.ready();
+        const st = await ch.send(res(0x14, 0, 10), { in: 4096 }); // data transfer elements
+        assert.equal(st.status, 0, st.line);
+        assert.equal(st.data.readUInt16BE(2), 2, 'two drives');
+        const slots = await ch.send(res(0x12, 0, 100), { in: 8192 });
+        assert.match(slots.data.toString('latin1'), /E00001L7/);
+        assert.equal((await ch.send([0xa5, 0, 0, 0, 0x04, 0x00, 0x00, 0x02, 0, 0, 0, 0])).status, 0, 'MOVE MEDIUM slot -> second drive');
+      } finally {
+        ch.close();
+      }
+      assert.match(t.stderr(), /E00001L7 was empty: formatted as blank cartridge E00001L7, LTO-7/);
+    } finally {
+      await t.stop();
+    }
+  });
 });

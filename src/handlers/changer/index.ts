@@ -8,7 +8,7 @@
 // DeviceConfig: file = the media folder; options.media = "tape" (default) | "optical";
 // options.drives = device names of the drives (created earlier in the same process);
 // options.slots, options.mailSlots; options.state = state file (default FOLDER/.NAME.library.json).
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeviceConfig, HandlerHost, HandlerModule } from '../contract.ts';
 import { DeviceType, VersionDescriptor } from '../../scsi/constants.ts';
@@ -19,7 +19,7 @@ import { Library } from './library.ts';
 import type { ChangerDrive, MediaCatalog } from './medium.ts';
 import { discCatalog, opticalChangerDrive } from './optical-adapter.ts';
 import { changerCommands, changerModePages } from './smc.ts';
-import { cartridgeCatalog, tapeChangerDrive } from './tape-adapter.ts';
+import { blankFormattingCatalog, tapeChangerDrive } from './tape-adapter.ts';
 
 export { Addresses, ElementType, type Element } from './elements.ts';
 export { Library, type LibraryOptions } from './library.ts';
@@ -33,15 +33,15 @@ export const MEDIA_KINDS = ['tape', 'optical'] as const;
 export type MediaKind = (typeof MEDIA_KINDS)[number];
 
 interface Kind {
-  catalog: MediaCatalog;
+  catalog: (config: DeviceConfig, log: LuLogger) => MediaCatalog;
   drive(changer: string, name: string, host: HandlerHost): ChangerDrive;
   vendor: string;
   product: string;
 }
 
 const KINDS: Record<MediaKind, Kind> = {
-  tape: { catalog: cartridgeCatalog, drive: (changer, name) => tapeChangerDrive(changer, name), vendor: 'STK', product: 'L700' },
-  optical: { catalog: discCatalog, drive: (changer, name, host) => opticalChangerDrive(changer, name, host.unit?.(name)), vendor: 'FILEIO', product: 'DVD JUKEBOX' },
+  tape: { catalog: (config, log) => blankFormattingCatalog(generationOption(config), log), drive: (changer, name) => tapeChangerDrive(changer, name), vendor: 'STK', product: 'L700' },
+  optical: { catalog: () => discCatalog, drive: (changer, name, host) => opticalChangerDrive(changer, name, host.unit?.(name)), vendor: 'FILEIO', product: 'DVD JUKEBOX' },
 };
 
 function listOption(config: DeviceConfig, key: string): string[] {
@@ -58,6 +58,17 @@ function countOption(config: DeviceConfig, key: string, fallback: number, max: n
   return v;
 }
 
+function generationOption(config: DeviceConfig): number | undefined {
+  const v = config.options?.['generation'];
+  return v === undefined ? undefined : countOption(config, 'generation', 9, 10) || undefined;
+}
+
+/** Default slot count: one per medium file in the folder, plus as many free (at least 10), at most 1024. */
+async function defaultSlots(folder: string): Promise<number> {
+  const files = (await readdir(folder, { withFileTypes: true })).filter((e) => e.isFile() && !e.name.startsWith('.')).length;
+  return Math.min(1024, files + Math.max(10, files));
+}
+
 function mediaOption(config: DeviceConfig): MediaKind {
   const v = config.options?.['media'] ?? 'tape';
   if (!MEDIA_KINDS.includes(v as MediaKind)) throw new Error(`device ${config.name}: option media must be ${MEDIA_KINDS.map((k) => `"${k}"`).join(' or ')}, not ${JSON.stringify(v)}`);
@@ -68,18 +79,21 @@ export async function createChanger(config: DeviceConfig, host: HandlerHost): Pr
   const log: LuLogger = (level, message) => host.log(level, message);
   const media = mediaOption(config);
   const kind = KINDS[media];
-  if (!config.file) throw new Error(`device ${config.name}: a changer needs its ${kind.catalog.noun} folder as FILE`);
+  const catalog = kind.catalog(config, log);
+  if (!config.file) throw new Error(`device ${config.name}: a changer needs its ${catalog.noun} folder as FILE`);
   const folder = config.file;
-  if (!(await stat(folder).catch(() => undefined))?.isDirectory()) throw new Error(`device ${config.name}: ${folder} is not a folder of ${kind.catalog.noun}s`);
-  const drives = listOption(config, 'drives').map((name) => kind.drive(config.name, name, host));
+  if (!(await stat(folder).catch(() => undefined))?.isDirectory()) throw new Error(`device ${config.name}: ${folder} is not a folder of ${catalog.noun}s`);
+  const drivesGiven = listOption(config, 'drives');
+  if (drivesGiven.length === 0) log('warn', `changer ${config.name} has no drives: serve it as a library (--type changer from the command line, or a "libraries" entry of --config)`);
+  const drives = drivesGiven.map((name) => kind.drive(config.name, name, host));
   const statePath = typeof config.options?.['state'] === 'string' ? (config.options['state'] as string) : join(folder, `.${config.name}.library.json`);
   const lib = new Library({
     name: config.name,
     folder,
     statePath,
-    catalog: kind.catalog,
+    catalog,
     drives,
-    slots: countOption(config, 'slots', 20, 0x400),
+    slots: countOption(config, 'slots', await defaultSlots(folder), 0x400),
     mailSlots: countOption(config, 'mailSlots', 1, 0xef),
     log,
   });
@@ -101,7 +115,8 @@ export async function createChanger(config: DeviceConfig, host: HandlerHost): Pr
       drives: drives.map((d) => d.name),
       slots: lib.of(ElementType.STORAGE).length,
       mailSlots: lib.of(ElementType.IMPORT_EXPORT).length,
-      [`${kind.catalog.noun}s`]: lib.media.size,
+      [`${catalog.noun}s`]: lib.media.size,
+      summary: `${media === 'tape' ? 'tape library' : 'optical jukebox'}: ${drives.length} drive${drives.length === 1 ? '' : 's'}, ${lib.of(ElementType.STORAGE).length} slots, ${lib.of(ElementType.IMPORT_EXPORT).length} mail slot(s), ${lib.media.size} ${catalog.noun}s`,
     }),
     flush: async () => undefined,
     close: () => lib.save(),

@@ -1,6 +1,8 @@
 // Tape media for the changer: cartridge files in our format (src/media), named by the barcode in
 // their header, and the tape drives of this process (src/handlers/tape, found by device name).
 import { Cartridge } from '../../media/cartridge.ts';
+import { formatBlank } from '../../media/blank.ts';
+import type { LuLogger } from '../../scsi/logical-unit.ts';
 import { tapeDrives } from '../tape/index.ts';
 import { dvcidOf, type ChangerDrive, type MediaCatalog } from './medium.ts';
 
@@ -10,6 +12,22 @@ export const cartridgeCatalog: MediaCatalog = {
     return (await Cartridge.peek(path))?.barcode;
   },
 };
+
+/** The catalog of a library: as cartridgeCatalog, and an empty file is formatted as a blank cartridge first. */
+export function blankFormattingCatalog(generation: number | undefined, log: LuLogger): MediaCatalog {
+  return {
+    noun: 'cartridge',
+    async tagOf(path) {
+      try {
+        const blank = await formatBlank(path, generation);
+        if (blank) log('info', blank.message);
+      } catch (e) {
+        log('error', `${path}: cannot format the empty file: ${(e as Error).message}`);
+      }
+      return (await Cartridge.peek(path))?.barcode;
+    },
+  };
+}
 
 /** The tape drive `name` (declared before the changer) as a data transfer element. */
 export function tapeChangerDrive(changer: string, name: string): ChangerDrive {

@@ -3,7 +3,9 @@
 // Positions are logical object numbers: record i of the cartridge is object i; BOP is 0 and EOD
 // is `cart.count`. Commands run one at a time (every tape command is exclusive in the task set).
 import { Cartridge, MediumError, RecordKind, lowerBound } from '../../media/cartridge.ts';
+import { access } from 'node:fs/promises';
 import { densityByCode } from '../../media/density.ts';
+import { formatBlank, missingCartridgeMessage } from '../../media/blank.ts';
 import { Asc, SenseKey, type AscPair } from '../../scsi/constants.ts';
 import { CheckCondition } from '../../scsi/sense.ts';
 import { PreventTracker } from '../../scsi/prevent.ts';
@@ -38,6 +40,8 @@ export interface DriveSettings {
   readonly maxBlock: number;
   /** Highest LTO generation the drive reads and writes. */
   readonly generation: number;
+  /** Generation an empty cartridge file is formatted as (the device's option); default: from its label. */
+  readonly blankGeneration?: number;
 }
 
 /** What a drive tells the library it belongs to (and the library tells the drive). */
@@ -57,6 +61,29 @@ export function signed24(v: number): number {
 /** INFORMATION for a signed residue (negative: two's complement in 32 bits). */
 function info(n: number): bigint {
   return BigInt.asUintN(32, BigInt(n));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Logs the progress of an index rebuild that takes more than a second, every 5 s. */
+export function rebuildProgress(path: string, log: LuLogger): (done: number, total: number) => void {
+  const start = Date.now();
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (done >= total) {
+      if (last > 0) log('info', `${path}: index rebuilt in ${((now - start) / 1000).toFixed(1)} s`);
+      return;
+    }
+    if (now - start < 1000 || now - last < 5000) return;
+    last = now;
+    log('info', `${path}: rebuilding the index: ${Math.floor((100 * done) / Math.max(1, total))}% of ${total} bytes`);
+  };
 }
 
 export class TapeDrive {
@@ -98,11 +125,14 @@ export class TapeDrive {
   /** Inserts and loads a cartridge file (from the command line or the changer). */
   async insert(path: string): Promise<void> {
     if (this.cart) throw new Error(`drive ${this.settings.name} is full (${this.cart.barcode})`);
+    if (!(await exists(path))) throw new Error(missingCartridgeMessage(path, this.settings.blankGeneration));
+    const blank = await formatBlank(path, this.settings.blankGeneration);
+    if (blank) this.log('info', blank.message);
     const peek = await Cartridge.peek(path);
-    if (!peek) throw new Error(`${path} is not a fileio_tgt cartridge (create one with: fileio_tgt tape create --barcode LABEL FILE)`);
+    if (!peek) throw new Error(`${path} is not a fileio_tgt cartridge (create one with: fileio_tgt tape create --barcode LABEL FILE; an empty file is formatted on first load)`);
     const d = densityByCode(peek.density);
     const readOnly = this.settings.readOnly || (peek.flags & 2) !== 0;
-    const cart = await Cartridge.open(path, { readOnly, log: (l, m) => this.log(l, m), countLoad: !readOnly });
+    const cart = await Cartridge.open(path, { readOnly, log: (l, m) => this.log(l, m), countLoad: !readOnly, progress: rebuildProgress(path, this.log) });
     if (d && d.generation > this.settings.generation) this.log('warn', `cartridge ${cart.barcode} is LTO-${d.generation}, newer than the drive (LTO-${this.settings.generation})`);
     this.cart = cart;
     this.loaded = true;
@@ -483,6 +513,7 @@ export class TapeDrive {
 
   describe(): Record<string, unknown> {
     return {
+      summary: `LTO-${this.settings.generation} drive, ${this.cart ? `cartridge ${this.cart.summary()}${this.loaded ? '' : ' (unloaded)'}` : 'empty'}`,
       cartridge: this.cart?.describe() ?? null,
       loaded: this.loaded,
       position: this.pos,

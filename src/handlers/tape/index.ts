@@ -9,7 +9,7 @@ import { ScsiLogicalUnit, type LuLogger } from '../../scsi/logical-unit.ts';
 import { Asc } from '../../scsi/constants.ts';
 import { invalidParamField } from '../../scsi/sense.ts';
 import { LuReservations } from '../../scsi/reservations/index.ts';
-import { densityByCode } from '../../media/density.ts';
+import { DEFAULT_GENERATION, densityByCode } from '../../media/density.ts';
 import { TapeDrive } from './drive.ts';
 import { DATA_COMPRESSION_PAGE, DEVICE_CONFIGURATION_PAGE, MEDIUM_CONFIGURATION_PAGE, tapeModePages } from './pages.ts';
 import { sscCommands } from './ssc.ts';
@@ -33,13 +33,15 @@ function optionNumber(config: DeviceConfig, key: string, fallback: number, min: 
 
 /** Builds the drive LU (no cartridge yet). */
 export function createTapeUnit(config: DeviceConfig, log: LuLogger, reservations?: LuReservations): { lu: ScsiLogicalUnit; drive: TapeDrive } {
-  const generation = optionNumber(config, 'generation', 9, 1, 9);
+  const generation = optionNumber(config, 'generation', DEFAULT_GENERATION, 1, 9);
+  const explicit = config.options?.['generation'] !== undefined;
   const drive = new TapeDrive(
     {
       name: config.name,
       readOnly: config.readOnly,
       maxBlock: optionNumber(config, 'maxBlockBytes', 1 << 20, 512, 8 << 20),
       generation,
+      ...(explicit ? { blankGeneration: generation } : {}),
     },
     log,
   );
