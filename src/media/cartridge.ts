@@ -1,25 +1,22 @@
 // One tape cartridge in one file (format described in README.md next to this file): a double
 // header (A/B slots, generation + CRC32C, so a torn header write leaves the other slot), then
 // self-checking records (data blocks, filemarks, setmarks) back to back. The position index
-// (record offsets, filemark and setmark lists) is rebuilt at open by walking the record headers;
-// payload checksums are verified past the last verified offset, and a torn or stale tail is cut
-// off there. Everything is little-endian.
+// (record-index.ts) is read from the trailer a clean unload stored after EOD, or else rebuilt by
+// walking the record headers; payload checksums are verified past the last verified offset, and
+// a torn or stale tail is cut off there. Everything is little-endian.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { crc32c } from '@node-rs/crc32';
 import { densityByCode, densityForCapacity, formatCapacity } from './density.ts';
+import { MAX_RECORD, RECORD_HEADER, RecordKind, decodeRecordHeader, encodeRecordHeader, lowerBound, type RecordKindValue } from './record.ts';
+import { IndexError, RecordIndex, STRIDE } from './record-index.ts';
+
+export { MAX_RECORD, RECORD_HEADER, RECORD_MAGIC, RecordKind, encodeRecordHeader, lowerBound, type RecordKindValue } from './record.ts';
 
 export const HEADER_MAGIC = 'FTGTCART';
 export const FORMAT_VERSION = 1;
 export const SLOT_SIZE = 32 * 1024;
 export const DATA_START = 2 * SLOT_SIZE;
-export const RECORD_MAGIC = 0x31524654; // "TFR1"
-export const RECORD_HEADER = 36;
-/** Largest record we write or accept (a block is at most 16 MiB; the drive limits it further). */
-export const MAX_RECORD = 16 << 20;
-
-export const RecordKind = { DATA: 1, FILEMARK: 2, SETMARK: 3 } as const;
-export type RecordKindValue = (typeof RecordKind)[keyof typeof RecordKind];
 
 /** MOUNTED: set while a drive has the cartridge open for writing; still set at open = not closed cleanly. */
 export const CartFlag = { WORM: 1, WRITE_PROTECT: 2, CLEANING: 4, MOUNTED: 0x100 } as const;
@@ -144,58 +141,6 @@ export function decodeHeader(slot: Buffer): CartridgeHeader | undefined {
   };
 }
 
-export function encodeRecordHeader(kind: number, flags: number, seq: number, stored: number, logical: number, epoch: number, payloadCrc: number): Buffer {
-  const h = Buffer.alloc(RECORD_HEADER);
-  h.writeUInt32LE(RECORD_MAGIC, 0);
-  h[4] = kind;
-  h[5] = flags;
-  h.writeBigUInt64LE(BigInt(seq), 8);
-  h.writeUInt32LE(stored, 16);
-  h.writeUInt32LE(logical, 20);
-  h.writeUInt32LE(epoch, 24);
-  h.writeUInt32LE(payloadCrc, 28);
-  h.writeUInt32LE(crc32c(h.subarray(0, 32)), 32);
-  return h;
-}
-
-interface RecordHeader {
-  kind: number;
-  flags: number;
-  seq: number;
-  stored: number;
-  logical: number;
-  epoch: number;
-  crc: number;
-}
-
-function decodeRecordHeader(b: Buffer): RecordHeader | undefined {
-  if (b.length < RECORD_HEADER || b.readUInt32LE(0) !== RECORD_MAGIC) return undefined;
-  if (crc32c(b.subarray(0, 32)) !== b.readUInt32LE(32)) return undefined;
-  const kind = b[4]!;
-  if (kind < 1 || kind > 3) return undefined;
-  return {
-    kind,
-    flags: b[5]!,
-    seq: Number(b.readBigUInt64LE(8)),
-    stored: b.readUInt32LE(16),
-    logical: b.readUInt32LE(20),
-    epoch: b.readUInt32LE(24),
-    crc: b.readUInt32LE(28),
-  };
-}
-
-/** Index of the first element of sorted `a` that is >= x. */
-export function lowerBound(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 const FLAG_DEFLATE = 0x01;
 
 export class Cartridge {
@@ -203,17 +148,12 @@ export class Cartridge {
   readonly readOnly: boolean;
   header: CartridgeHeader;
   private fh: FileHandle;
-  /** File offset of record i; offsets[count] is not stored, `end` is. */
-  private readonly offsets: number[] = [];
-  private readonly kinds: number[] = [];
-  /** Logical (uncompressed) length of every record (0 for marks). */
-  private readonly lengths: number[] = [];
-  /** Sorted record indexes of filemarks, of setmarks, and of both. */
-  private readonly filemarks: number[] = [];
-  private readonly setmarks: number[] = [];
-  private readonly marks: number[] = [];
-  /** End of the last valid record (EOD). */
-  end = DATA_START;
+  /** Record positions: checkpoints, marks, EOD (record-index.ts). */
+  private index = new RecordIndex(DATA_START);
+  /** The stored index trailer is still after EOD (dropped before the first change). */
+  private trailer = false;
+  /** How this load found its index: read from the trailer, or rebuilt by walking every record. */
+  indexSource: 'trailer' | 'rebuilt' = 'rebuilt';
   /** Appended since the last sync. */
   private dirty = false;
   /** Logical bytes written and read through this handle (log page 0Ch). */
@@ -284,7 +224,12 @@ export class Cartridge {
       if (!header) throw new Error(`${path} is not a fileio_tgt cartridge (no valid header)`);
       const c = new Cartridge(path, fh, header, readOnly);
       c.unclean = (header.flags & CartFlag.MOUNTED) !== 0;
-      await c.rebuild(o);
+      const stored = await RecordIndex.load(header.verifiedEnd, (await fh.stat()).size, header.epoch, c.reader());
+      if (stored) {
+        c.index = stored;
+        c.trailer = true;
+        c.indexSource = 'trailer';
+      } else await c.rebuild(o);
       if (!readOnly) {
         await c.sync();
         await c.updateHeader((h) => {
@@ -298,6 +243,15 @@ export class Cartridge {
       await fh.close().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** pread of up to `len` bytes at `pos` (short at the end of the file). */
+  private reader(): (pos: number, len: number) => Promise<Buffer> {
+    return async (pos, len) => {
+      const b = Buffer.alloc(len);
+      const { bytesRead } = await this.fh.read(b, 0, len, pos);
+      return b.subarray(0, bytesRead);
+    };
   }
 
   /** Walks the records from DATA_START, verifying; cuts the tail at the first bad record. */
@@ -329,7 +283,7 @@ export class Cartridge {
       }
       const hb = await readAt(off, RECORD_HEADER);
       const h = hb.length === RECORD_HEADER ? decodeRecordHeader(hb) : undefined;
-      const i = this.offsets.length;
+      const i = this.index.count;
       if (!h) {
         bad = 'bad record header';
         break;
@@ -354,13 +308,12 @@ export class Cartridge {
         }
       }
       lastEpoch = h.epoch;
-      this.push(off, h.kind, h.logical);
+      this.index.push(h.kind, RECORD_HEADER + h.stored);
       off += RECORD_HEADER + h.stored;
     }
-    this.end = off;
     if (off < size) {
       this.recoveredTail = { at: off, reason: bad ?? 'trailing bytes' };
-      o.log?.('warn', `${this.path}: ${bad ?? 'trailing bytes'} at offset ${off}: cutting the tail (${size - off} bytes) after record ${this.offsets.length}`);
+      o.log?.('warn', `${this.path}: ${bad ?? 'trailing bytes'} at offset ${off}: cutting the tail (${size - off} bytes) after record ${this.index.count}`);
       if (!this.readOnly) {
         if (off < this.header.verifiedEnd) await this.updateHeader((x) => (x.verifiedEnd = off));
         await this.fh.truncate(off);
@@ -368,20 +321,6 @@ export class Cartridge {
       }
     }
     o.progress?.(size, size);
-  }
-
-  private push(off: number, kind: number, logical: number): void {
-    const i = this.offsets.length;
-    this.offsets.push(off);
-    this.kinds.push(kind);
-    this.lengths.push(logical);
-    if (kind === RecordKind.FILEMARK) {
-      this.filemarks.push(i);
-      this.marks.push(i);
-    } else if (kind === RecordKind.SETMARK) {
-      this.setmarks.push(i);
-      this.marks.push(i);
-    }
   }
 
   /** Writes the header into the other slot (generation + 1) and makes it durable. */
@@ -415,7 +354,11 @@ export class Cartridge {
   }
   /** Objects (blocks + marks) on the medium; EOD is position `count`. */
   get count(): number {
-    return this.offsets.length;
+    return this.index.count;
+  }
+  /** EOD: end of the last valid record. */
+  get end(): number {
+    return this.index.end;
   }
   /** Medium bytes in use (records with their headers). */
   get used(): number {
@@ -426,32 +369,46 @@ export class Cartridge {
   }
   /** Medium bytes used by objects before position `pos`. */
   usedBefore(pos: number): number {
-    return (pos >= this.count ? this.end : this.offsets[pos]!) - DATA_START;
+    // exact once position `pos` was resolved (resolve()); until then its chunk's checkpoint
+    const at = this.index.offsetNow(pos) ?? this.index.checkpoints[Math.floor(pos / STRIDE)]!;
+    return at - DATA_START;
+  }
+  /** Makes usedBefore(pos) exact (walks the headers of pos's chunk unless it is resident). */
+  async resolve(pos: number): Promise<void> {
+    await this.offsetOf(pos);
   }
   kind(i: number): number {
-    return this.kinds[i]!;
-  }
-  length(i: number): number {
-    return this.lengths[i]!;
+    return this.index.kind(i);
   }
   filemarksBefore(pos: number): number {
-    return lowerBound(this.filemarks, pos);
+    return lowerBound(this.index.filemarks, pos);
   }
   setmarksBefore(pos: number): number {
-    return lowerBound(this.setmarks, pos);
+    return lowerBound(this.index.setmarks, pos);
   }
   get filemarkCount(): number {
-    return this.filemarks.length;
+    return this.index.filemarks.length;
   }
   /** Sorted indexes of marks of one kind (or of both, kind undefined); do not modify. */
   markList(kind?: number): readonly number[] {
-    return kind === RecordKind.FILEMARK ? this.filemarks : kind === RecordKind.SETMARK ? this.setmarks : this.marks;
+    const x = this.index;
+    return kind === RecordKind.FILEMARK ? x.filemarks : kind === RecordKind.SETMARK ? x.setmarks : x.marks;
+  }
+
+  /** File offset of record i (i = count: EOD); a record the stored index does not match is a medium error. */
+  private async offsetOf(i: number): Promise<number> {
+    try {
+      return await this.index.offset(i, this.reader());
+    } catch (e) {
+      if (e instanceof IndexError) throw new MediumError(e.message);
+      throw e;
+    }
   }
 
   /** Reads the payload of data record i (verified, decompressed). */
   async read(i: number): Promise<Buffer> {
-    const off = this.offsets[i]!;
-    const next = i + 1 < this.count ? this.offsets[i + 1]! : this.end;
+    const off = await this.offsetOf(i);
+    const next = await this.offsetOf(i + 1);
     const total = next - off;
     const b = Buffer.alloc(total);
     const { bytesRead } = await this.fh.read(b, 0, total, off);
@@ -468,18 +425,16 @@ export class Cartridge {
   /** Removes every object at and after `pos` (the new EOD). */
   async truncate(pos: number): Promise<void> {
     if (pos >= this.count) return;
-    const off = this.offsets[pos]!;
+    const off = await this.offsetOf(pos);
+    if (pos > 0) await this.offsetOf(pos - 1); // the new tail chunk stays resident
+    await this.dropTrailer();
     // A new epoch first: records of the old tail that survive a lost truncate are recognised as stale.
     await this.updateHeader((h) => {
       h.epoch++;
       if (h.verifiedEnd > off) h.verifiedEnd = off;
     });
     await this.fh.truncate(off);
-    this.offsets.length = pos;
-    this.kinds.length = pos;
-    this.lengths.length = pos;
-    for (const a of [this.filemarks, this.setmarks, this.marks]) a.length = lowerBound(a, pos);
-    this.end = off;
+    this.index.truncate(pos, off);
     this.dirty = true;
   }
 
@@ -501,16 +456,36 @@ export class Cartridge {
       }
     }
     const i = this.count;
+    await this.dropTrailer();
     const h = encodeRecordHeader(kind, flags, i, stored.length, payload.length, this.header.epoch, stored.length > 0 ? crc32c(stored) : 0);
     const rec = stored.length > 0 ? Buffer.concat([h, stored]) : h;
     const at = this.end;
     await this.fh.write(rec, 0, rec.length, at);
-    this.push(at, kind, payload.length);
-    this.end = at + rec.length;
+    this.index.push(kind, rec.length);
     this.dirty = true;
     this.stats.bytesWritten += payload.length;
     this.stats.storedWritten += stored.length;
     return rec.length;
+  }
+
+  /** Before the first change after a load: the stored index goes (a crash then rebuilds it). */
+  private async dropTrailer(): Promise<void> {
+    if (!this.trailer) return;
+    this.trailer = false;
+    await this.fh.truncate(this.end);
+  }
+
+  /**
+   * At a clean unload: the index trailer after EOD (durable before the header names this EOD as
+   * verified, so a trailer the header points to is always whole).
+   */
+  private async storeTrailer(): Promise<void> {
+    if (this.trailer) return;
+    const t = this.index.encodeTrailer(this.header.epoch);
+    await this.fh.write(t, 0, t.length, this.end);
+    await this.fh.truncate(this.end + t.length);
+    await this.fh.datasync();
+    this.trailer = true;
   }
 
   /** Makes everything appended so far durable. */
@@ -528,6 +503,7 @@ export class Cartridge {
       if (!this.readOnly) {
         this.dirty = true; // a truncate also needs the data sync
         await this.sync();
+        await this.storeTrailer();
         await this.updateHeader((h) => {
           h.verifiedEnd = this.end;
           h.flags &= ~CartFlag.MOUNTED;
@@ -554,8 +530,9 @@ export class Cartridge {
       capacity: this.capacity,
       used: this.used,
       objects: this.count,
-      filemarks: this.filemarks.length,
-      setmarks: this.setmarks.length,
+      filemarks: this.index.filemarks.length,
+      setmarks: this.index.setmarks.length,
+      index: this.indexSource,
       worm: this.worm,
       loadCount: this.header.loadCount,
       density: `0x${this.header.density.toString(16)}`,

@@ -73,6 +73,7 @@ export async function tapeMain(argv: string[], out: (s: string) => void = (s) =>
           filemarks: c.markList(RecordKind.FILEMARK).length,
           setmarks: c.markList(RecordKind.SETMARK).length,
           attributes: attrs,
+          index: c.indexSource,
           mounted: c.unclean,
           tornTail: c.recoveredTail ?? null,
         };

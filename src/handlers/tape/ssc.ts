@@ -156,12 +156,13 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
     drive.locateObject(u32(cdb, 3));
   }
 
-  function readPosition(ctx: CommandContext): Buffer {
+  async function readPosition(ctx: CommandContext): Promise<Buffer> {
     const cdb = ctx.cdb;
     checkReserved(cdb, 1, 0xe0);
     const sa = cdb[1]! & 0x1f;
     const alloc = u16(cdb, 7);
     const c = drive.checkReady();
+    await c.resolve(drive.pos); // the medium used before the position, for EOP
     const pos = drive.pos;
     const bop = pos === 0 ? 0x80 : 0;
     const eop = drive.beyondEarlyWarning() ? 0x40 : 0;
