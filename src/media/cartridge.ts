@@ -141,7 +141,21 @@ export function decodeHeader(slot: Buffer): CartridgeHeader | undefined {
   };
 }
 
-const FLAG_DEFLATE = 0x01;
+/** Record flags (README.md: Records): the payload is raw DEFLATE; the payload is an encryption envelope (crypto.ts). */
+export const RecordFlag = { DEFLATE: 0x01, ENCRYPTED: 0x02 } as const;
+const FLAG_DEFLATE = RecordFlag.DEFLATE;
+
+/** A record's payload as stored (checksum verified), before decryption and decompression. */
+export interface RawRecord {
+  readonly seq: number;
+  readonly flags: number;
+  readonly payload: Buffer;
+  /** Logical (uncompressed, unencrypted) length. */
+  readonly logical: number;
+}
+
+/** Seals the stored payload of record `seq` (encryption); called after compression. */
+export type Sealer = (stored: Buffer, seq: number) => Buffer;
 
 export class Cartridge {
   readonly path: string;
@@ -407,6 +421,21 @@ export class Cartridge {
 
   /** Reads the payload of data record i (verified, decompressed). */
   async read(i: number): Promise<Buffer> {
+    const raw = await this.readRaw(i);
+    if (raw.flags & RecordFlag.ENCRYPTED) throw new MediumError(`record ${i} is encrypted`);
+    return this.decode(raw, raw.payload);
+  }
+
+  /** Inflates a record's (decrypted) payload and checks its logical length. */
+  decode(raw: RawRecord, payload: Buffer): Buffer {
+    const data = raw.flags & FLAG_DEFLATE ? inflateRawSync(payload) : payload;
+    if (data.length !== raw.logical) throw new MediumError(`record ${raw.seq}: length ${data.length}, header says ${raw.logical}`);
+    this.stats.bytesRead += data.length;
+    return data;
+  }
+
+  /** Reads record i's stored payload, its header and payload checksum verified. */
+  async readRaw(i: number): Promise<RawRecord> {
     const off = await this.offsetOf(i);
     const next = await this.offsetOf(i + 1);
     const total = next - off;
@@ -416,10 +445,7 @@ export class Cartridge {
     if (!h || h.seq !== i) throw new MediumError(`record ${i}: bad header at offset ${off}`);
     const payload = b.subarray(RECORD_HEADER);
     if (crc32c(payload) !== h.crc) throw new MediumError(`record ${i}: payload checksum mismatch at offset ${off}`);
-    const data = h.flags & FLAG_DEFLATE ? inflateRawSync(payload) : payload;
-    if (data.length !== h.logical) throw new MediumError(`record ${i}: length ${data.length}, header says ${h.logical}`);
-    this.stats.bytesRead += data.length;
-    return data;
+    return { seq: i, flags: h.flags, payload, logical: h.logical };
   }
 
   /** Removes every object at and after `pos` (the new EOD). */
@@ -444,7 +470,7 @@ export class Cartridge {
   }
 
   /** Appends one record at EOD. Compression is used when `compress` and it helps. */
-  async append(kind: RecordKindValue, data?: Buffer, compress = false): Promise<number> {
+  async append(kind: RecordKindValue, data?: Buffer, compress = false, seal?: Sealer): Promise<number> {
     const payload = data ?? Buffer.alloc(0);
     let stored = payload;
     let flags = 0;
@@ -456,6 +482,10 @@ export class Cartridge {
       }
     }
     const i = this.count;
+    if (seal && kind === RecordKind.DATA) {
+      stored = seal(stored, i);
+      flags |= RecordFlag.ENCRYPTED;
+    }
     await this.dropTrailer();
     const h = encodeRecordHeader(kind, flags, i, stored.length, payload.length, this.header.epoch, stored.length > 0 ? crc32c(stored) : 0);
     const rec = stored.length > 0 ? Buffer.concat([h, stored]) : h;

@@ -205,6 +205,12 @@ const readPosition: Rule = (cdb) => {
   return allocIn(7, 2)(cdb, { blockSize: 0 });
 };
 
+/** SECURITY PROTOCOL IN/OUT: length at bytes 6..9, in 512-byte units with INC_512 (byte 4 bit 7). */
+const securityLength = (direction: TransferDirection): Rule => (cdb) => {
+  const n = field(cdb, 6, 4);
+  return n === undefined ? undefined : make(direction, (cdb[4] ?? 0) & 0x80 ? n * 512 : n);
+};
+
 const ssc = new Map<number, Rule>([
   [0x01, none], // REWIND
   [0x05, (cdb) => make('read', (cdb[1] ?? 0) & 1 ? 20 : 6)], // READ BLOCK LIMITS (MLOI: 20 bytes)
@@ -221,6 +227,8 @@ const ssc = new Map<number, Rule>([
   [0x80, noneWrite], // WRITE FILEMARKS(16)
   [0x91, none], // SPACE(16)
   [0x92, none], // LOCATE(16)
+  [0xa2, securityLength('read')], // SECURITY PROTOCOL IN
+  [0xb5, securityLength('write')], // SECURITY PROTOCOL OUT
 ]);
 
 // ---------------------------------------------------------------------------------------------

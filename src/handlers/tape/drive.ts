@@ -6,6 +6,7 @@ import { Cartridge, MediumError, RecordKind, lowerBound } from '../../media/cart
 import { access } from 'node:fs/promises';
 import { densityByCode } from '../../media/density.ts';
 import { formatBlank, missingCartridgeMessage } from '../../media/blank.ts';
+import { TapeEncryption } from './encryption.ts';
 import { Asc, SenseKey, type AscPair } from '../../scsi/constants.ts';
 import { CheckCondition } from '../../scsi/sense.ts';
 import { PreventTracker } from '../../scsi/prevent.ts';
@@ -107,11 +108,14 @@ export class TapeDrive {
   /** Library element this drive is bound to (for DVCID and the log). */
   element: number | undefined;
   readonly counters = { bytesFromInitiator: 0, bytesToInitiator: 0, writeErrors: 0, readErrors: 0 };
+  /** Data encryption parameters and key (SSC-4 §4.2.27), in memory only. */
+  readonly encryption: TapeEncryption;
   private pendingSync: Promise<void> | undefined;
 
   constructor(settings: DriveSettings, log: LuLogger) {
     this.settings = settings;
     this.log = log;
+    this.encryption = new TapeEncryption((m) => log('info', m));
   }
 
   get prevented(): boolean {
@@ -152,6 +156,7 @@ export class TapeDrive {
     this.cart = undefined;
     this.loaded = false;
     this.pos = 0;
+    this.encryption.unloaded();
     await c.close();
     this.onMediumChange(false);
     return c.path;
@@ -218,8 +223,9 @@ export class TapeDrive {
    * Writes `blocks` (one per element) at the current position. Returns normally, or throws the
    * early-warning / overflow condition after writing what fits.
    */
-  async write(blocks: Buffer[], fixed: boolean): Promise<void> {
+  async write(blocks: Buffer[], fixed: boolean, nexus = ''): Promise<void> {
     const c = this.dataCartridge();
+    const seal = this.encryption.sealer(nexus);
     this.writable(c);
     await this.settle();
     await this.cutHere(c);
@@ -231,7 +237,7 @@ export class TapeDrive {
         if (this.bufferedMode === 0) await c.sync();
         throw new CheckCondition(VOLUME_OVERFLOW_KEY, TapeAsc.VOLUME_OVERFLOW, { eom: true, information: info(residue) });
       }
-      await c.append(RecordKind.DATA, b, this.compression);
+      await c.append(RecordKind.DATA, b, this.compression, seal);
       this.counters.bytesFromInitiator += b.length;
       this.pos = c.count;
       written++;
@@ -272,9 +278,18 @@ export class TapeDrive {
     return new CheckCondition(SenseKey.NO_SENSE, code, { filemark: true, information: info(residue) });
   }
 
-  private async readRecord(c: Cartridge, i: number): Promise<Buffer> {
+  private async readRecord(c: Cartridge, i: number, nexus: string): Promise<Buffer> {
     try {
-      return await c.read(i);
+      const raw = await c.readRaw(i);
+      let opened: { payload: Buffer; raw: boolean };
+      try {
+        opened = this.encryption.open(nexus, raw);
+      } catch (e) {
+        this.pos = i + 1; // SSC-4: the position is after the block that could not be decrypted
+        throw e;
+      }
+      if (opened.raw) return opened.payload;
+      return c.decode(raw, opened.payload);
     } catch (e) {
       if (!(e instanceof MediumError)) throw e;
       this.counters.readErrors++;
@@ -290,7 +305,7 @@ export class TapeDrive {
    * READ in variable mode: one block, up to `length` bytes. Returns the data and the sense to
    * report with it, if any (ILI, filemark, EOD).
    */
-  async readVariable(length: number, sili: boolean): Promise<{ data: Buffer; sense?: CheckCondition }> {
+  async readVariable(length: number, sili: boolean, nexus = ''): Promise<{ data: Buffer; sense?: CheckCondition }> {
     const c = this.dataCartridge();
     await this.settle();
     if (this.pos >= c.count) return { data: Buffer.alloc(0), sense: this.eodSense(length) };
@@ -299,7 +314,7 @@ export class TapeDrive {
       this.pos = i + 1;
       return { data: Buffer.alloc(0), sense: this.markSense(i, length) };
     }
-    const block = await this.readRecord(c, i);
+    const block = await this.readRecord(c, i, nexus);
     this.pos = i + 1;
     const data = block.length > length ? block.subarray(0, length) : block;
     this.counters.bytesToInitiator += data.length;
@@ -312,7 +327,7 @@ export class TapeDrive {
   }
 
   /** READ in fixed mode: `count` blocks of blockLength bytes. */
-  async readFixed(count: number): Promise<{ data: Buffer; sense?: CheckCondition }> {
+  async readFixed(count: number, nexus = ''): Promise<{ data: Buffer; sense?: CheckCondition }> {
     const c = this.dataCartridge();
     await this.settle();
     const len = this.blockLength;
@@ -324,7 +339,7 @@ export class TapeDrive {
         this.pos = i + 1;
         return { data: Buffer.concat(parts), sense: this.markSense(i, count - n) };
       }
-      const block = await this.readRecord(c, i);
+      const block = await this.readRecord(c, i, nexus);
       this.pos = i + 1;
       if (block.length !== len) {
         // the incorrect-length block is transferred (as much as fits) and not counted
@@ -503,6 +518,7 @@ export class TapeDrive {
     this.pos = 0;
     if (hold) return;
     this.loaded = false;
+    this.encryption.unloaded();
     this.log('info', `unloaded ${this.cart.barcode}`);
     this.listener?.unloaded?.(this);
   }

@@ -13,6 +13,7 @@ import { DEFAULT_GENERATION, densityByCode } from '../../media/density.ts';
 import { TapeDrive } from './drive.ts';
 import { DATA_COMPRESSION_PAGE, DEVICE_CONFIGURATION_PAGE, MEDIUM_CONFIGURATION_PAGE, tapeModePages } from './pages.ts';
 import { sscCommands } from './ssc.ts';
+import { securityCommands } from './security.ts';
 
 export { TapeDrive } from './drive.ts';
 
@@ -61,7 +62,7 @@ export function createTapeUnit(config: DeviceConfig, log: LuLogger, reservations
     removable: true,
     identity,
     versionDescriptors: [VersionDescriptor.SAM_5, VersionDescriptor.SPC_4, SSC_4],
-    commands: [...sscCommands(drive), ...pr.commands()],
+    commands: [...sscCommands(drive), ...securityCommands(drive), ...pr.commands()],
     modePages: tapeModePages(),
     blockDescriptors: {
       descriptor: () => ({ blocks: 0n, blockLength: drive.blockLength }),
@@ -87,9 +88,11 @@ export function createTapeUnit(config: DeviceConfig, log: LuLogger, reservations
     },
     onReset: () => {
       drive.preventers.clear();
+      drive.encryption.clear('reset');
     },
     onNexusLost: (nexus) => {
       drive.preventers.release(nexus.id);
+      drive.encryption.nexusLost(nexus.id);
     },
     describe: () => drive.describe(),
     flush: () => drive.flush(),

@@ -60,11 +60,11 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
     if (len === 0) return;
     if (fixed) {
       if (len * drive.blockLength > drive.settings.maxBlock * 256) throw invalidCdbField(2);
-      const r = await drive.readFixed(len);
+      const r = await drive.readFixed(len, ctx.cmd.nexus.id);
       return withSense(ctx, r.data, r.sense);
     }
     if (len > drive.settings.maxBlock) throw invalidCdbField(2);
-    const r = await drive.readVariable(len, sili);
+    const r = await drive.readVariable(len, sili, ctx.cmd.nexus.id);
     return withSense(ctx, r.data, r.sense);
   }
 
@@ -84,12 +84,12 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
       const data = blockDataOut(ctx, len, bs);
       const blocks: Buffer[] = [];
       for (let off = 0; off + bs <= data.length; off += bs) blocks.push(Buffer.from(data.subarray(off, off + bs)));
-      await drive.write(blocks, true);
+      await drive.write(blocks, true, ctx.cmd.nexus.id);
       return;
     }
     if (len > drive.settings.maxBlock) throw invalidCdbField(2);
     const data = requireDataOut(ctx, len);
-    await drive.write([Buffer.from(data)], false);
+    await drive.write([Buffer.from(data)], false, ctx.cmd.nexus.id);
   }
 
   async function writeFilemarks(ctx: CommandContext): Promise<void> {
