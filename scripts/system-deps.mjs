@@ -40,6 +40,13 @@ export const VM_TEST_PACKAGES = {
   // the LU while SCST aborts it (ABORT TASK)
   dmsetup: '/sbin/dmsetup',
   mount: '/sbin/losetup',
+  // the backup software suite (test/vm/backup.test.ts): Bacula's btape (with mtx-changer),
+  // Amanda's amtapetype and stenc against our drive and library through st and sg in the guest
+  'bacula-sd': '/usr/sbin/btape',
+  'amanda-server': '/usr/sbin/amtapetype',
+  // amtapetype's Perl modules need Encode::Locale, which amanda-common only recommends
+  'libencode-locale-perl': '/usr/share/perl5/Encode/Locale.pm',
+  stenc: '/usr/bin/stenc',
 };
 
 export function missingPackages(packages) {
