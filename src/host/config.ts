@@ -295,8 +295,16 @@ export function libraryEntry(l: unknown, where: string, at: string, iqnPrefix: s
     let driveNames: string[];
     if (Array.isArray(l.drives)) driveNames = l.drives.map((d: unknown, k: number) => checkDeviceName(d, where, `${at}.drives[${k}]`));
     else driveNames = Array.from({ length: count('drives', 1, 64) }, (_, k) => `${name}-drive${k}`);
-    const generation = l.generation === undefined ? undefined : count('generation', 9, 9);
-    const drives: DeviceConfig[] = driveNames.map((d) => ({ ...deviceDefaults(d, driveType), file: '-', removable: true, ...(generation ? { options: { generation } } : {}) }));
+    // one generation for every drive, or a list with one per drive (a library of mixed generations)
+    const gens = Array.isArray(l.generation) ? l.generation : undefined;
+    if (gens && (gens.length !== driveNames.length || gens.some((g: unknown) => typeof g !== 'number' || !Number.isInteger(g) || g < 1 || g > 9))) {
+      throw new ConfigError(where, `${at}.generation`, `must be 1 to 9, or a list of one such generation per drive (${driveNames.length})`);
+    }
+    const generation = l.generation === undefined || gens ? undefined : count('generation', 9, 9);
+    const drives: DeviceConfig[] = driveNames.map((d, k) => {
+      const g = gens ? (gens[k] as number) : generation;
+      return { ...deviceDefaults(d, driveType), file: '-', removable: true, ...(g ? { options: { generation: g } } : {}) };
+    });
     // slots: by default the changer makes one per medium in the folder plus free ones
     const options: Record<string, unknown> = { ...(media === 'optical' ? { media } : {}), drives: driveNames, mailSlots: count('mailSlots', 1, 239), ...(generation ? { generation } : {}) };
     if (l.slots !== undefined) options.slots = count('slots', 20, 1024);

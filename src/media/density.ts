@@ -61,3 +61,16 @@ export function formatCapacity(bytes: number): string {
   }
   return `${bytes} bytes`;
 }
+
+/**
+ * What an LTO drive of generation `drive` can do with a cartridge of generation `medium`, as the
+ * LTO Program specifies it: up to LTO-7 a drive writes its own and the previous generation and
+ * reads two back; LTO-8 reads and writes LTO-7 and LTO-8 only; LTO-9 reads and writes LTO-8 and
+ * LTO-9 only.
+ */
+export function compatibility(drive: number, medium: number): 'read-write' | 'read-only' | 'none' {
+  if (medium > drive) return 'none';
+  if (drive >= 8) return drive - medium <= 1 ? 'read-write' : 'none';
+  if (drive - medium <= 1) return 'read-write';
+  return drive - medium === 2 ? 'read-only' : 'none';
+}

@@ -4,7 +4,7 @@
 // is `cart.count`. Commands run one at a time (every tape command is exclusive in the task set).
 import { Cartridge, MediumError, RecordKind, lowerBound } from '../../media/cartridge.ts';
 import { access } from 'node:fs/promises';
-import { densityByCode } from '../../media/density.ts';
+import { compatibility, densityByCode } from '../../media/density.ts';
 import { formatBlank, missingCartridgeMessage } from '../../media/blank.ts';
 import { TapeEncryption } from './encryption.ts';
 import { Asc, SenseKey, type AscPair } from '../../scsi/constants.ts';
@@ -27,6 +27,8 @@ export const TapeAsc = {
   WORM_OVERWRITE_ATTEMPTED: p(0x30, 0x0c),
   CLEANING_CARTRIDGE_INSTALLED: p(0x30, 0x03),
   CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT: p(0x30, 0x02),
+  INCOMPATIBLE_MEDIUM_INSTALLED: p(0x30, 0x00),
+  CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT: p(0x30, 0x05),
   MEDIUM_LOAD_OR_EJECT_FAILED: p(0x53, 0x00),
   UNRECOVERED_READ_ERROR: p(0x11, 0x00),
   WRITE_ERROR: p(0x0c, 0x00),
@@ -41,7 +43,11 @@ export interface DriveSettings {
   readonly maxBlock: number;
   /** Highest LTO generation the drive reads and writes. */
   readonly generation: number;
-  /** Generation an empty cartridge file is formatted as (the device's option); default: from its label. */
+  /**
+   * The generation configured for the drive (option, --generation, library): empty cartridge
+   * files are formatted as it, and the LTO read/write compatibility rules apply. Undefined: blank
+   * files get their label's generation, and the drive takes every generation up to its own.
+   */
   readonly blankGeneration?: number;
 }
 
@@ -102,6 +108,12 @@ export class TapeDrive {
   readonly preventers = new PreventTracker();
   /** TapeAlert flags currently set (1..64). */
   readonly tapeAlert = new Set<number>();
+  /**
+   * What the drive's generation allows with the loaded cartridge's (density.ts compatibility).
+   * Enforced when the drive's generation is configured; a drive without one takes every
+   * generation up to its own, as before (cartridges made with a small --size are LTO-1).
+   */
+  access: 'read-write' | 'read-only' | 'none' = 'read-write';
   /** Called when a cartridge is loaded (for the unit attention) or removed. */
   onMediumChange: (present: boolean) => void = () => undefined;
   listener: DriveListener | undefined;
@@ -137,7 +149,8 @@ export class TapeDrive {
     const d = densityByCode(peek.density);
     const readOnly = this.settings.readOnly || (peek.flags & 2) !== 0;
     const cart = await Cartridge.open(path, { readOnly, log: (l, m) => this.log(l, m), countLoad: !readOnly, progress: rebuildProgress(path, this.log) });
-    if (d && d.generation > this.settings.generation) this.log('warn', `cartridge ${cart.barcode} is LTO-${d.generation}, newer than the drive (LTO-${this.settings.generation})`);
+    this.access = d && this.settings.blankGeneration !== undefined ? compatibility(this.settings.generation, d.generation) : 'read-write';
+    if (this.access !== 'read-write') this.log('warn', `cartridge ${cart.barcode} is LTO-${d!.generation}: an LTO-${this.settings.generation} drive ${this.access === 'none' ? 'can neither read nor write it' : 'reads it but does not write it'}`);
     this.cart = cart;
     this.loaded = true;
     // After a crash the host may still think it is writing (st writes a filemark when it closes
@@ -177,13 +190,15 @@ export class TapeDrive {
   /** For reads and writes: a cleaning cartridge cannot be read or written. */
   dataCartridge(): Cartridge {
     const c = this.checkReady();
+    // a generation the drive cannot read (SSC-4 §4.2.2: the medium is not compatible)
+    if (this.access === 'none') throw new CheckCondition(SenseKey.MEDIUM_ERROR, TapeAsc.INCOMPATIBLE_MEDIUM_INSTALLED);
     if (c.cleaning) throw new CheckCondition(SenseKey.NOT_READY, TapeAsc.CLEANING_CARTRIDGE_INSTALLED);
     return c;
   }
 
   get writeProtected(): boolean {
     const c = this.cart;
-    return !!c && (c.readOnly || c.writeProtected || this.settings.readOnly);
+    return !!c && (c.readOnly || c.writeProtected || this.settings.readOnly || this.access !== 'read-write');
   }
 
   /** Early-warning zone before the end of the partition. */
@@ -200,6 +215,7 @@ export class TapeDrive {
 
   /** Checks that the medium may be written at the current position. */
   private writable(c: Cartridge): void {
+    if (this.access === 'read-only') throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
     if (this.writeProtected) this.tapeAlert.add(0x09); // write protect
     if (this.writeProtected) throw new CheckCondition(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
     if (c.worm && this.pos < c.count) throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.WORM_OVERWRITE_ATTEMPTED);

@@ -6,7 +6,7 @@ import { CheckCondition, invalidCdbField, invalidParamField, parameterListLength
 import { preventAllowCommand } from '../../scsi/prevent.ts';
 import { INFORMATIONAL_EXCEPTIONS, decodeLogSense, encodeLogPage, findLogPage, supportedPagesLists, type LogPage } from '../../scsi/log.ts';
 import { blockDataOut, requireDataOut, usage, type CommandContext, type CommandEntry, type CommandResult } from '../../scsi/table.ts';
-import { LTO } from '../../media/density.ts';
+import { LTO, compatibility } from '../../media/density.ts';
 import { RecordKind } from '../../media/cartridge.ts';
 import { TapeDrive, signed24 } from './drive.ts';
 import { attributeDef, presentAttributes, tapeLogPages } from './pages.ts';
@@ -244,7 +244,10 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
     if (cdb[1]! & 0x02) throw invalidCdbField(1, 1); // MEDIUM TYPE descriptors: not supported
     const media = (cdb[1]! & 0x01) !== 0;
     const alloc = u16(cdb, 7);
-    let list = LTO.filter((d) => d.generation <= drive.settings.generation);
+    // the densities the drive reads; WRTOK on those it also writes (density.ts compatibility)
+    const strict = drive.settings.blankGeneration !== undefined;
+    const compat = (g: number) => (strict ? compatibility(drive.settings.generation, g) : g <= drive.settings.generation ? 'read-write' : 'none');
+    let list = LTO.filter((d) => compat(d.generation) !== 'none');
     if (media) {
       const c = drive.checkReady();
       list = list.filter((d) => d.code === c.header.density);
@@ -253,7 +256,8 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
       const b = Buffer.alloc(52);
       b[0] = d.code;
       b[1] = d.code;
-      b[2] = 0x80 | 0x01 | (d.generation === drive.settings.generation ? 0x20 : 0); // WRTOK, DLV, DEFLT
+      const wrtok = compat(d.generation) === 'read-write' ? 0x80 : 0;
+      b[2] = wrtok | 0x01 | (d.generation === drive.settings.generation ? 0x20 : 0); // WRTOK, DLV, DEFLT
       b.writeUInt16BE(49, 3);
       b.writeUIntBE(d.bitsPerMm, 5, 3);
       b.writeUInt16BE(127, 8); // MEDIA WIDTH 12.7 mm
