@@ -1,0 +1,44 @@
+// Backup software's qualification tools against the real kernel: one VM boot (kernel/vm) runs
+// test/vm/guest-backup.sh, which serves a library from the command line (--type changer, one
+// drive, small cartridges and an empty file formatted on first load) with --link tcmu --export
+// local and drives it through st and sg with Bacula's btape (test, autochanger, fill), Amanda's
+// amtapetype and stenc (key, write, read back, keyless read refused, status). Each guest step is
+// one test here.
+import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO, guestSuite } from '../helpers/vm-guest.ts';
+
+describe('backup software in a VM: btape, amtapetype, stenc through st/sg and --link tcmu', () => {
+  const { step } = guestSuite({
+    label: 'backup',
+    script: 'test/vm/guest-backup.sh',
+    prepare: (share) => {
+      mkdirSync(join(share, 'carts'));
+      // slot 1: btape test and autochanger (2 x 40 MB); slots 2 and 3: fill and amtapetype run to the end
+      for (const [i, size] of [[1, '128M'], [2, '32M'], [3, '32M']] as const) {
+        execFileSync(process.execPath, [join(REPO, 'bin/fileio_tgt.js'), 'tape', 'create', '--barcode', `BAK00${i}L8`, '--generation', '8', '--size', size, join(share, 'carts', `BAK00${i}L8`)]);
+      }
+      writeFileSync(join(share, 'carts', 'BAK004L8'), ''); // a blank file: formatted when the library starts
+      if (process.env.BACKUP_VM_FULL === '1') writeFileSync(join(share, 'full'), '1');
+    },
+  });
+  test('target_core_user, tcm_loop, st and sg load', () => step('modules'));
+  test('the command-line library appears as a changer and a tape drive', () => step('devices'));
+  // btape test writes and re-reads 2 x 10000 blocks and fill runs a cartridge to its end: under TCG
+  // here (about 15 ms per command) that is 10 minutes and more; BACKUP_VM_FULL=1 runs them, and
+  // fill does not pass yet (Bacula's end-of-volume handling stops with "Device at EOM")
+  const full = process.env.BACKUP_VM_FULL === '1';
+  test('btape test: write, rewind, re-read, position, append', { skip: full ? false : 'needs BACKUP_VM_FULL=1 (10+ min under TCG)' }, () => step('btape-test'));
+  test('btape autochanger: mtx-changer unloads and loads through our changer', () => step('btape-autochanger'));
+  test('btape fill: end of medium, early warning, final filemarks, last block re-read', { todo: 'unfill stops with "Cannot write block. Device at EOM" after the end of volume' }, () => {
+    if (full) step('btape-fill');
+  });
+  test('amtapetype: a sensible capacity and block size', () => step('amtapetype'));
+  test('stenc sets a 256-bit key', () => step('stenc-set'));
+  test('data written encrypted reads back with the key', () => step('stenc-roundtrip'));
+  test('stenc --detail: encrypting, algorithm 1, volume encrypted and decryptable', () => step('stenc-status'));
+  test('without the key the read fails with DATA PROTECT / UNABLE TO DECRYPT DATA', () => step('stenc-keyless'));
+  test('SIGTERM exits 0', () => step('teardown'));
+});
