@@ -142,7 +142,7 @@ export function decodeHeader(slot: Buffer): CartridgeHeader | undefined {
 }
 
 /** Record flags (README.md: Records): the payload is raw DEFLATE; the payload is an encryption envelope (crypto.ts). */
-export const RecordFlag = { DEFLATE: 0x01, ENCRYPTED: 0x02 } as const;
+export const RecordFlag = { DEFLATE: 0x01, ENCRYPTED: 0x02, PROTECTED: 0x04 } as const;
 const FLAG_DEFLATE = RecordFlag.DEFLATE;
 
 /** A record's payload as stored (checksum verified), before decryption and decompression. */
@@ -470,15 +470,15 @@ export class Cartridge {
   }
 
   /** Appends one record at EOD. Compression is used when `compress` and it helps. */
-  async append(kind: RecordKindValue, data?: Buffer, compress = false, seal?: Sealer): Promise<number> {
+  async append(kind: RecordKindValue, data?: Buffer, compress = false, seal?: Sealer, extraFlags = 0): Promise<number> {
     const payload = data ?? Buffer.alloc(0);
     let stored = payload;
-    let flags = 0;
+    let flags = extraFlags;
     if (compress && payload.length >= 256) {
       const z = deflateRawSync(payload, { level: 1 });
       if (z.length < payload.length) {
         stored = z;
-        flags = FLAG_DEFLATE;
+        flags |= FLAG_DEFLATE;
       }
     }
     const i = this.count;

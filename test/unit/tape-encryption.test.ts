@@ -53,7 +53,7 @@ function block(i: number, len = 3000): Buffer {
 async function drive() {
   const { dir, cleanup } = await tempDir();
   const file = join(dir, 'E00001L8');
-  await Cartridge.create(file, { barcode: 'E00001L8', capacity: 100e6 });
+  await Cartridge.create(file, { barcode: 'E00001L8', capacity: 100e6, density: 0x5e }); // LTO-8, as the drive
   const logs: string[] = [];
   const lu = (await createTape({ ...deviceDefaults('etape', 'tape'), file, options: { generation: 8 } }, { log: (_l, m) => logs.push(m) })) as ScsiLogicalUnit;
   const a = nexus(1);

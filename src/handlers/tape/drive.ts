@@ -2,7 +2,8 @@
 // the logical position, fixed/variable block mode, buffered mode, PREVENT per nexus, counters.
 // Positions are logical object numbers: record i of the cartridge is object i; BOP is 0 and EOD
 // is `cart.count`. Commands run one at a time (every tape command is exclusive in the task set).
-import { Cartridge, MediumError, RecordKind, lowerBound } from '../../media/cartridge.ts';
+import { crc32c } from '@node-rs/crc32';
+import { Cartridge, MediumError, RecordFlag, RecordKind, lowerBound } from '../../media/cartridge.ts';
 import { access } from 'node:fs/promises';
 import { compatibility, densityByCode } from '../../media/density.ts';
 import { formatBlank, missingCartridgeMessage } from '../../media/blank.ts';
@@ -28,6 +29,7 @@ export const TapeAsc = {
   CLEANING_CARTRIDGE_INSTALLED: p(0x30, 0x03),
   CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT: p(0x30, 0x02),
   INCOMPATIBLE_MEDIUM_INSTALLED: p(0x30, 0x00),
+  LOGICAL_BLOCK_GUARD_CHECK_FAILED: p(0x10, 0x01),
   CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT: p(0x30, 0x05),
   MEDIUM_LOAD_OR_EJECT_FAILED: p(0x53, 0x00),
   UNRECOVERED_READ_ERROR: p(0x11, 0x00),
@@ -93,6 +95,13 @@ export function rebuildProgress(path: string, log: LuLogger): (done: number, tot
   };
 }
 
+/** LBP_W: the last 4 bytes of a block are the CRC32C of the others (SSC-4 §4.2.23). */
+function checkProtection(b: Buffer): void {
+  if (b.length < 4 || crc32c(b.subarray(0, b.length - 4)) !== b.readUInt32LE(b.length - 4)) {
+    throw new CheckCondition(SenseKey.ABORTED_COMMAND, TapeAsc.LOGICAL_BLOCK_GUARD_CHECK_FAILED);
+  }
+}
+
 export class TapeDrive {
   readonly settings: DriveSettings;
   readonly log: LuLogger;
@@ -120,6 +129,12 @@ export class TapeDrive {
   /** Library element this drive is bound to (for DVCID and the log). */
   element: number | undefined;
   readonly counters = { bytesFromInitiator: 0, bytesToInitiator: 0, writeErrors: 0, readErrors: 0 };
+  /**
+   * Logical block protection (SSC-4 §4.2.23, mode page 0Ah/F0h, CRC32C): LBP_W = every block
+   * written carries its CRC32C (4 bytes, little-endian, as LTO drives and LTFS exchange it),
+   * checked and kept on the medium; LBP_R = every block read is returned with it.
+   */
+  lbp = { write: false, read: false };
   /** Data encryption parameters and key (SSC-4 §4.2.27), in memory only. */
   readonly encryption: TapeEncryption;
   private pendingSync: Promise<void> | undefined;
@@ -242,6 +257,7 @@ export class TapeDrive {
   async write(blocks: Buffer[], fixed: boolean, nexus = ''): Promise<void> {
     const c = this.dataCartridge();
     const seal = this.encryption.sealer(nexus);
+    if (this.lbp.write) for (const b of blocks) checkProtection(b);
     this.writable(c);
     await this.settle();
     await this.cutHere(c);
@@ -253,7 +269,7 @@ export class TapeDrive {
         if (this.bufferedMode === 0) await c.sync();
         throw new CheckCondition(VOLUME_OVERFLOW_KEY, TapeAsc.VOLUME_OVERFLOW, { eom: true, information: info(residue) });
       }
-      await c.append(RecordKind.DATA, b, this.compression, seal);
+      await c.append(RecordKind.DATA, b, this.compression, seal, this.lbp.write ? RecordFlag.PROTECTED : 0);
       this.counters.bytesFromInitiator += b.length;
       this.pos = c.count;
       written++;
@@ -305,7 +321,7 @@ export class TapeDrive {
         throw e;
       }
       if (opened.raw) return opened.payload;
-      return c.decode(raw, opened.payload);
+      return this.protection(raw.flags, c.decode(raw, opened.payload), i);
     } catch (e) {
       if (!(e instanceof MediumError)) throw e;
       this.counters.readErrors++;
@@ -315,6 +331,26 @@ export class TapeDrive {
       this.pos = i + 1;
       throw new CheckCondition(SenseKey.MEDIUM_ERROR, TapeAsc.UNRECOVERED_READ_ERROR, { information: i });
     }
+  }
+
+  /**
+   * A block as read: its stored CRC32C (written with LBP_W) checked, then returned with the block
+   * when LBP_R is set, without it otherwise; a block written without one gets it computed.
+   */
+  private protection(flags: number, data: Buffer, i: number): Buffer {
+    if (flags & RecordFlag.PROTECTED) {
+      const block = data.subarray(0, data.length - 4);
+      if (data.length < 4 || crc32c(block) !== data.readUInt32LE(data.length - 4)) {
+        this.counters.readErrors++;
+        this.pos = i + 1;
+        throw new CheckCondition(SenseKey.MEDIUM_ERROR, TapeAsc.LOGICAL_BLOCK_GUARD_CHECK_FAILED, { information: i });
+      }
+      return this.lbp.read ? data : block;
+    }
+    if (!this.lbp.read) return data;
+    const pi = Buffer.alloc(4);
+    pi.writeUInt32LE(crc32c(data));
+    return Buffer.concat([data, pi]);
   }
 
   /**

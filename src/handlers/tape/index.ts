@@ -11,7 +11,7 @@ import { invalidParamField } from '../../scsi/sense.ts';
 import { LuReservations } from '../../scsi/reservations/index.ts';
 import { DEFAULT_GENERATION, densityByCode } from '../../media/density.ts';
 import { TapeDrive } from './drive.ts';
-import { DATA_COMPRESSION_PAGE, DEVICE_CONFIGURATION_PAGE, MEDIUM_CONFIGURATION_PAGE, tapeModePages } from './pages.ts';
+import { CONTROL_MODE_PAGE, DATA_COMPRESSION_PAGE, DATA_PROTECTION_SUBPAGE, DEVICE_CONFIGURATION_PAGE, LbpMethod, MEDIUM_CONFIGURATION_PAGE, tapeModePages } from './pages.ts';
 import { sscCommands } from './ssc.ts';
 import { securityCommands } from './security.ts';
 
@@ -108,6 +108,9 @@ export function createTapeUnit(config: DeviceConfig, log: LuLogger, reservations
     drive.compression = (dc[2]! & 0x80) !== 0;
     const cfg = lu.modePages.current(DEVICE_CONFIGURATION_PAGE)!;
     void cfg;
+    const dp = lu.modePages.current(CONTROL_MODE_PAGE, DATA_PROTECTION_SUBPAGE)!;
+    const crc = dp[4] === LbpMethod.CRC32C;
+    drive.lbp = { write: crc && (dp[6]! & 0x80) !== 0, read: crc && (dp[6]! & 0x40) !== 0 };
   };
   lu.modePages.onChange(() => syncPages());
   syncPages();

@@ -1,6 +1,7 @@
 // Tape mode pages (SSC-4 §8.3), log pages (SSC-4 §8.2: 0Ch, 2Eh TapeAlert, 31h tape capacity,
 // 02h/03h error counters) and MAM attributes (SPC-4 §7.4) of the tape drive.
 import { makePage, type ModePageDef } from '../../scsi/mode-pages.ts';
+import { invalidParamField } from '../../scsi/sense.ts';
 import { controlExtensionPage, controlPage, informationalExceptionsPage } from '../../scsi/spc-pages.ts';
 import { type Attribute, type Cartridge } from '../../media/cartridge.ts';
 import type { LogParameter } from '../../scsi/log.ts';
@@ -54,6 +55,32 @@ function mediumPartitionPage(): ModePageDef {
   return { page: MEDIUM_PARTITION_PAGE, subpage: 0, defaults, changeable: Buffer.alloc(defaults.length) };
 }
 
+export const CONTROL_MODE_PAGE = 0x0a;
+export const DATA_PROTECTION_SUBPAGE = 0xf0;
+/** LOGICAL BLOCK PROTECTION METHOD values (SSC-4 §8.3.8): we implement CRC32C. */
+export const LbpMethod = { NONE: 0, RS_CRC: 1, CRC32C: 2 } as const;
+
+/**
+ * Control data protection page 0Ah/F0h (SSC-4 §8.3.8): LOGICAL BLOCK PROTECTION METHOD (byte 4),
+ * PROTECTION INFORMATION LENGTH (byte 5), LBP_W, LBP_R, RBDP (byte 6).
+ */
+function controlDataProtectionPage(): ModePageDef {
+  const defaults = makePage(CONTROL_MODE_PAGE, DATA_PROTECTION_SUBPAGE, Buffer.alloc(0x1c));
+  const changeable = Buffer.alloc(defaults.length);
+  changeable[4] = 0xff;
+  changeable[5] = 0x3f;
+  changeable[6] = 0xe0;
+  const validate = (p: Buffer) => {
+    const method = p[4]!;
+    const len = p[5]! & 0x3f;
+    if (method !== LbpMethod.NONE && method !== LbpMethod.CRC32C) throw invalidParamField(4); // Reed-Solomon CRC not implemented
+    if (method === LbpMethod.CRC32C && len !== 4) throw invalidParamField(5);
+    if (method === LbpMethod.NONE && len !== 0) throw invalidParamField(5);
+    if (method === LbpMethod.NONE && p[6]! & 0xe0) throw invalidParamField(6, 7);
+  };
+  return { page: CONTROL_MODE_PAGE, subpage: DATA_PROTECTION_SUBPAGE, defaults, changeable, validate };
+}
+
 /** Medium configuration page 1Dh: WORMM reflects the mounted cartridge (set by the drive). */
 function mediumConfigurationPage(): ModePageDef {
   const body = Buffer.alloc(0x1e);
@@ -62,7 +89,7 @@ function mediumConfigurationPage(): ModePageDef {
 }
 
 export function tapeModePages(): ModePageDef[] {
-  return [controlPage(), controlExtensionPage(), dataCompressionPage(), deviceConfigurationPage(), mediumPartitionPage(), informationalExceptionsPage(), mediumConfigurationPage()];
+  return [controlPage(), controlExtensionPage(), controlDataProtectionPage(), dataCompressionPage(), deviceConfigurationPage(), mediumPartitionPage(), informationalExceptionsPage(), mediumConfigurationPage()];
 }
 
 // ---- log pages ------------------------------------------------------------------------------
