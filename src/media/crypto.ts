@@ -1,4 +1,4 @@
-// Encrypted data blocks (SSC-4 §4.2.27 data encryption, algorithm AES-256-GCM): the payload of
+// Encrypted data blocks (SSC-4 data encryption, algorithm AES-256-GCM): the payload of
 // an encrypted record is an envelope — its own header, the key-associated data the application
 // gave (U-KAD in the clear, A-KAD authenticated), a per-block 96-bit nonce from node:crypto's
 // CSPRNG, the GCM tag and the ciphertext. The key never reaches the cartridge: only an 8-byte

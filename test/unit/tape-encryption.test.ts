@@ -1,4 +1,4 @@
-// Tape data encryption through raw CDBs (SSC-4 §4.2.27, §8.5; SPC-4 SECURITY PROTOCOL IN/OUT):
+// Tape data encryption through raw CDBs (SSC-4 data encryption and security protocol parameters; SPC-4 SECURITY PROTOCOL IN/OUT):
 // the support, capabilities and status pages; SET DATA ENCRYPTION with a 256-bit key; blocks
 // written encrypted (AES-256-GCM) are neither plaintext nor key on the cartridge; reading them
 // back with the key, without it, with another key, in RAW mode, and after tampering gives the
@@ -25,7 +25,7 @@ const rewind = [0x01, 0, 0, 0, 0, 0];
 const KEY = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
 const OTHER = Buffer.alloc(32, 0x42);
 
-/** SET DATA ENCRYPTION page (SSC-4 §8.5.3.2). */
+/** SET DATA ENCRYPTION page (SSC-4 set data encryption page). */
 function sde(o: { scope?: number; encrypt: number; decrypt: number; key?: Buffer; algorithm?: number; ckod?: boolean; rdmc?: number; ukad?: string; lock?: boolean }): Buffer {
   const key = o.key ?? Buffer.alloc(0);
   const kad = o.ukad ? Buffer.concat([Buffer.from([0, 0, 0, o.ukad.length]), Buffer.from(o.ukad)]) : Buffer.alloc(0);

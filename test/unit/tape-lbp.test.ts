@@ -1,4 +1,4 @@
-// Logical block protection through raw CDBs (SSC-4 §4.2.23, control data protection mode page
+// Logical block protection through raw CDBs (SSC-4 logical block protection, control data protection mode page
 // 0Ah/F0h, CRC32C): MODE SELECT of the method, LBP_W checks the CRC32C every written block
 // carries (ABORTED COMMAND 10/01 when it does not match), LBP_R returns it with every block read
 // (computed for blocks written without it), and a block damaged on disk whose record checksum

@@ -95,7 +95,7 @@ export function rebuildProgress(path: string, log: LuLogger): (done: number, tot
   };
 }
 
-/** LBP_W: the last 4 bytes of a block are the CRC32C of the others (SSC-4 §4.2.23). */
+/** LBP_W: the last 4 bytes of a block are the CRC32C of the others (SSC-4 logical block protection). */
 function checkProtection(b: Buffer): void {
   if (b.length < 4 || crc32c(b.subarray(0, b.length - 4)) !== b.readUInt32LE(b.length - 4)) {
     throw new CheckCondition(SenseKey.ABORTED_COMMAND, TapeAsc.LOGICAL_BLOCK_GUARD_CHECK_FAILED);
@@ -130,12 +130,12 @@ export class TapeDrive {
   element: number | undefined;
   readonly counters = { bytesFromInitiator: 0, bytesToInitiator: 0, writeErrors: 0, readErrors: 0 };
   /**
-   * Logical block protection (SSC-4 §4.2.23, mode page 0Ah/F0h, CRC32C): LBP_W = every block
+   * Logical block protection (SSC-4 logical block protection, mode page 0Ah/F0h, CRC32C): LBP_W = every block
    * written carries its CRC32C (4 bytes, little-endian, as LTO drives and LTFS exchange it),
    * checked and kept on the medium; LBP_R = every block read is returned with it.
    */
   lbp = { write: false, read: false };
-  /** Data encryption parameters and key (SSC-4 §4.2.27), in memory only. */
+  /** Data encryption parameters and key (SSC-4 data encryption), in memory only. */
   readonly encryption: TapeEncryption;
   private pendingSync: Promise<void> | undefined;
 
@@ -205,7 +205,7 @@ export class TapeDrive {
   /** For reads and writes: a cleaning cartridge cannot be read or written. */
   dataCartridge(): Cartridge {
     const c = this.checkReady();
-    // a generation the drive cannot read (SSC-4 §4.2.2: the medium is not compatible)
+    // a generation the drive cannot read (an incompatible medium)
     if (this.access === 'none') throw new CheckCondition(SenseKey.MEDIUM_ERROR, TapeAsc.INCOMPATIBLE_MEDIUM_INSTALLED);
     if (c.cleaning) throw new CheckCondition(SenseKey.NOT_READY, TapeAsc.CLEANING_CARTRIDGE_INSTALLED);
     return c;

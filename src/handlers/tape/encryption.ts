@@ -1,8 +1,8 @@
-// Tape data encryption (SSC-4 §4.2.27, security protocol 20h of SECURITY PROTOCOL IN/OUT, SPC-4
-// §6.30/§6.31, pages in SSC-4 §8.5): the data encryption parameters an application sets with the
+// Tape data encryption (SSC-4 data encryption; security protocol 20h of SPC-4's SECURITY PROTOCOL
+// IN/OUT, pages in SSC-4's security protocol parameters): the data encryption parameters an application sets with the
 // SET DATA ENCRYPTION page, the key held in this process's memory only (never logged, never on
 // the cartridge; zeroed when cleared), and what a read or write of a block does with them.
-// Parameters have a scope (SSC-4 §8.5.3.2): PUBLIC and ALL I_T NEXUS apply to every nexus, LOCAL
+// Parameters have a scope (SSC-4 set data encryption page): PUBLIC and ALL I_T NEXUS apply to every nexus, LOCAL
 // to the nexus that set them; they are cleared on I_T nexus loss (LOCAL), on unload (CKOD), and
 // on a reset (the key is volatile).
 import { CheckCondition, invalidParamField, parameterListLength } from '../../scsi/sense.ts';
@@ -24,7 +24,7 @@ export const CryptoAsc = {
 export const EncryptMode = { DISABLE: 0, EXTERNAL: 1, ENCRYPT: 2 } as const;
 export const DecryptMode = { DISABLE: 0, RAW: 1, DECRYPT: 2, MIXED: 3 } as const;
 export const Scope = { PUBLIC: 0, LOCAL: 1, ALL_IT_NEXUS: 2 } as const;
-/** RDMC: 10b the block is readable in RAW mode, 11b it is not (SSC-4 §8.5.3.2). */
+/** RDMC: 10b the block is readable in RAW mode, 11b it is not (SSC-4 set data encryption page). */
 const RDMC_PROTECT = 3;
 
 export interface EncryptionParams {
@@ -45,7 +45,7 @@ export interface EncryptionParams {
   owner: string;
 }
 
-/** One KAD descriptor (SSC-4 §8.5.3.3): type, AUTHENTICATED, length, data. */
+/** One KAD descriptor (SSC-4 key-associated data descriptors): type, AUTHENTICATED, length, data. */
 function kadDescriptor(type: number, authenticated: number, data: Buffer): Buffer {
   const h = Buffer.alloc(4);
   h[0] = type;
@@ -60,7 +60,7 @@ function dataProtect(code: AscPair): CheckCondition {
 
 export class TapeEncryption {
   private params: EncryptionParams | undefined;
-  /** KEY INSTANCE COUNTER: incremented every time parameters are set (SSC-4 §8.5.2.7). */
+  /** KEY INSTANCE COUNTER: incremented every time parameters are set (SSC-4 data encryption status page). */
   keyInstance = 0;
   private readonly log: (message: string) => void;
   constructor(log: (message: string) => void) {
@@ -95,7 +95,7 @@ export class TapeEncryption {
     if (this.params?.scope === Scope.LOCAL && this.params.owner === nexus) this.clear('I_T nexus loss');
   }
 
-  /** SET DATA ENCRYPTION page (SSC-4 §8.5.3.2), from SECURITY PROTOCOL OUT. */
+  /** SET DATA ENCRYPTION page (SSC-4 set data encryption page), from SECURITY PROTOCOL OUT. */
   setDataEncryption(nexus: string, page: Buffer): void {
     if (page.length < 20) throw parameterListLength(6);
     const len = page.readUInt16BE(2);
@@ -195,7 +195,7 @@ export class TapeEncryption {
     }
   }
 
-  /** DATA ENCRYPTION STATUS page (SSC-4 §8.5.2.7) for `nexus`. */
+  /** DATA ENCRYPTION STATUS page (SSC-4 data encryption status page) for `nexus`. */
   statusPage(nexus: string): Buffer {
     const x = this.forNexus(nexus);
     const b = Buffer.alloc(24);
@@ -215,7 +215,7 @@ export class TapeEncryption {
   }
 
   /**
-   * NEXT BLOCK ENCRYPTION STATUS page (SSC-4 §8.5.2.8) for the object at `pos`; `raw` is that
+   * NEXT BLOCK ENCRYPTION STATUS page (SSC-4 next block encryption status page) for the object at `pos`; `raw` is that
    * block (undefined for a filemark, a setmark or EOD).
    */
   nextBlockPage(nexus: string, pos: number, raw: RawRecord | undefined): Buffer {
@@ -243,7 +243,7 @@ export class TapeEncryption {
   }
 }
 
-/** DATA ENCRYPTION CAPABILITIES page (SSC-4 §8.5.2.4): one algorithm, AES-256-GCM. */
+/** DATA ENCRYPTION CAPABILITIES page (SSC-4 data encryption capabilities page): one algorithm, AES-256-GCM. */
 export function capabilitiesPage(): Buffer {
   const b = Buffer.alloc(44);
   b.writeUInt16BE(0x0010, 0);

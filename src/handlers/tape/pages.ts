@@ -57,11 +57,11 @@ function mediumPartitionPage(): ModePageDef {
 
 export const CONTROL_MODE_PAGE = 0x0a;
 export const DATA_PROTECTION_SUBPAGE = 0xf0;
-/** LOGICAL BLOCK PROTECTION METHOD values (SSC-4 §8.3.8): we implement CRC32C. */
+/** LOGICAL BLOCK PROTECTION METHOD values (SSC-4 control data protection mode page): we implement CRC32C. */
 export const LbpMethod = { NONE: 0, RS_CRC: 1, CRC32C: 2 } as const;
 
 /**
- * Control data protection page 0Ah/F0h (SSC-4 §8.3.8): LOGICAL BLOCK PROTECTION METHOD (byte 4),
+ * Control data protection page 0Ah/F0h (SSC-4 control data protection mode page): LOGICAL BLOCK PROTECTION METHOD (byte 4),
  * PROTECTION INFORMATION LENGTH (byte 5), LBP_W, LBP_R, RBDP (byte 6).
  */
 function controlDataProtectionPage(): ModePageDef {

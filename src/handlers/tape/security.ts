@@ -1,6 +1,6 @@
-// SECURITY PROTOCOL IN (A2h, SPC-4 §6.30) and SECURITY PROTOCOL OUT (B5h, SPC-4 §6.31) of the
-// tape drive: security protocol 00h (supported protocols, certificate data: SPC-4 §7.7.1) and the
-// tape data encryption protocol 20h (SSC-4 §8.5): in/out support, capabilities, key formats,
+// SECURITY PROTOCOL IN (A2h, SPC-4) and SECURITY PROTOCOL OUT (B5h, SPC-4) of the
+// tape drive: security protocol 00h (supported protocols, certificate data: SPC-4 security protocol information) and the
+// tape data encryption protocol 20h (SSC-4 security protocol parameters): in/out support, capabilities, key formats,
 // key management capabilities, data encryption status, next block encryption status, and SET
 // DATA ENCRYPTION. The parameters and key live in TapeEncryption (encryption.ts).
 import { checkReserved, truncate, u16, u32 } from '../../scsi/cdb.ts';
@@ -44,7 +44,7 @@ export function securityCommands(drive: TapeDrive): CommandEntry[] {
       case 0x0011:
         return Buffer.from([0x00, 0x11, 0x00, 0x01, 0x00]); // SUPPORTED KEY FORMATS: plain text
       case 0x0012: {
-        const b = Buffer.alloc(16); // DATA ENCRYPTION MANAGEMENT CAPABILITIES (SSC-4 §8.5.2.6)
+        const b = Buffer.alloc(16); // DATA ENCRYPTION MANAGEMENT CAPABILITIES (SSC-4 data encryption management capabilities page)
         b.writeUInt16BE(0x0012, 0);
         b.writeUInt16BE(12, 2);
         b[4] = 0x01; // LOCK_C
