@@ -227,6 +227,7 @@ const ssc = new Map<number, Rule>([
   [0x80, noneWrite], // WRITE FILEMARKS(16)
   [0x91, none], // SPACE(16)
   [0x92, none], // LOCATE(16)
+  [0x82, none], // ALLOW OVERWRITE
   [0xa2, securityLength('read')], // SECURITY PROTOCOL IN
   [0xb5, securityLength('write')], // SECURITY PROTOCOL OUT
 ]);

@@ -48,6 +48,8 @@ export class TapeDrive {
    * checked and kept on the medium; LBP_R = every block read is returned with it.
    */
   lbp = { write: false, read: false };
+  /** Position ALLOW OVERWRITE permitted the next write at (WORM). */
+  private allowOverwriteAt: number | undefined;
   /** Data encryption parameters and key (SSC-4 data encryption), in memory only. */
   readonly encryption: TapeEncryption;
   private pendingSync: Promise<void> | undefined;
@@ -146,7 +148,30 @@ export class TapeDrive {
     if (this.access === 'read-only') throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
     if (this.writeProtected) this.tapeAlert.add(0x09); // write protect
     if (this.writeProtected) throw new CheckCondition(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
-    if (c.worm && this.pos < c.count) throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.WORM_OVERWRITE_ATTEMPTED);
+    if (c.worm && this.pos < c.count && !this.overwriteAllowed(c)) throw new CheckCondition(SenseKey.DATA_PROTECT, TapeAsc.WORM_OVERWRITE_ATTEMPTED);
+    this.allowOverwriteAt = undefined; // one write or WRITE FILEMARKS uses the permission
+  }
+
+  /**
+   * WORM: ALLOW OVERWRITE (current position) for this position lets the next write replace what
+   * follows it, when that is nothing but filemarks (the trailing filemarks an application backs
+   * over to append to its last file); data blocks are never overwritten.
+   */
+  private overwriteAllowed(c: Cartridge): boolean {
+    if (this.allowOverwriteAt !== this.pos) return false;
+    const fms = c.markList(RecordKind.FILEMARK);
+    return c.count - this.pos === fms.length - lowerBound(fms, this.pos);
+  }
+
+  /** ALLOW OVERWRITE with CURRENT POSITION for logical object `id` (it must be the current position). */
+  allowOverwrite(id: bigint | undefined): void {
+    this.checkReady();
+    if (id === undefined) {
+      this.allowOverwriteAt = undefined;
+      return;
+    }
+    if (id !== BigInt(this.pos)) throw new CheckCondition(SenseKey.ILLEGAL_REQUEST, TapeAsc.SEQUENTIAL_POSITIONING_ERROR);
+    this.allowOverwriteAt = this.pos;
   }
 
   /** Makes the current position EOD (a write anywhere but EOD discards what follows). */

@@ -29,6 +29,7 @@ export const SscOp = {
   WRITE_ATTRIBUTE: 0x8d,
   SPACE_16: 0x91,
   LOCATE_16: 0x92,
+  ALLOW_OVERWRITE: 0x82,
 } as const;
 
 /** A response carrying data-in and a CHECK CONDITION (short reads, filemarks). */
@@ -199,6 +200,18 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
       default:
         throw invalidCdbField(1, 4);
     }
+  }
+
+  /** ALLOW OVERWRITE (82h): 0h disabled, 1h current position (the LOGICAL OBJECT IDENTIFIER is the position); format (2h) needs FORMAT MEDIUM, which the drive does not have. */
+  function allowOverwrite(ctx: CommandContext): void {
+    const cdb = ctx.cdb;
+    checkReserved(cdb, 1, 0xff);
+    checkReserved(cdb, 2, 0xf0);
+    const mode = cdb[2]! & 0x0f;
+    if (cdb[3] !== 0) throw invalidCdbField(3); // one partition
+    if (mode === 0) return drive.allowOverwrite(undefined);
+    if (mode !== 1) throw invalidCdbField(2, 3);
+    drive.allowOverwrite(cdb.readBigUInt64BE(4));
   }
 
   async function rewind(ctx: CommandContext): Promise<void> {
@@ -373,6 +386,7 @@ export function sscCommands(drive: TapeDrive): CommandEntry[] {
     { opcode: SscOp.READ_ATTRIBUTE, name: 'READ ATTRIBUTE', usage: usage(SscOp.READ_ATTRIBUTE, 0x1f, 0, 0, 0, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x07), run: readAttribute, access: 'read', ...ex },
     { opcode: SscOp.WRITE_ATTRIBUTE, name: 'WRITE ATTRIBUTE', usage: usage(SscOp.WRITE_ATTRIBUTE, 0x01, 0, 0, 0, 0xff, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07), run: writeAttribute, access: 'write', ...ex },
     { opcode: SscOp.SPACE_16, name: 'SPACE(16)', usage: usage(SscOp.SPACE_16, 0x0f, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x07), run: space, medium: true, access: 'read', ...ex, timeout: { nominal: 1, recommended: 600 } },
+    { opcode: SscOp.ALLOW_OVERWRITE, name: 'ALLOW OVERWRITE', usage: usage(SscOp.ALLOW_OVERWRITE, 0, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0x07), run: allowOverwrite, medium: true, access: 'read', ...ex },
     { opcode: SscOp.LOCATE_16, name: 'LOCATE(16)', usage: usage(SscOp.LOCATE_16, 0x3b, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0x07), run: locate, medium: true, access: 'read', ...ex, timeout: { nominal: 1, recommended: 600 } },
   ];
 }
