@@ -95,8 +95,12 @@ mtx -f "$CHG" load 1 0 && mt_ready || step btape-load fail "mtx load"
 # under TCG (about 15 ms per command here): BACKUP_VM_FULL=1 on the host runs it (it writes $RESULTS/full)
 if [ -f "$RESULTS/full" ]; then
   btape_run test /tmp/bacula-sd.conf 'test\nn\nquit\n'
-  if grep -q '=== Write, rewind, and re-read test ===' /tmp/btape-test.log && grep -q '\*\*\* Attempting to re-read' /tmp/btape-test.log \
-     && ! grep -qiE 'FAILED|Error|Bacula cannot' /tmp/btape-test.log; then
+  # btape's own verdicts: both write/re-read tests, the append scan (files 1-4 with 1, 2, 3, 1
+  # blocks), the backspace re-read and forward spacing
+  if [ "$(grep -c '=== Test Succeeded. End Write, rewind, and re-read test ===' /tmp/btape-test.log)" = 2 ] \
+     && grep -q 'We should be in file 4. I am at file 4. This is correct!' /tmp/btape-test.log \
+     && grep -q 'Total files=4, blocks=7' /tmp/btape-test.log && grep -q 'Block re-read correct. Test succeeded!' /tmp/btape-test.log \
+     && grep -q '=== End Forward space files test ===' /tmp/btape-test.log && ! grep -qE 'FAILED|Fatal|ERR=' /tmp/btape-test.log; then
     step btape-test ok ""
   else
     step btape-test fail "$(grep -iE 'fail|err' /tmp/btape-test.log | head -5 | tr '\n' ' ')"
