@@ -91,8 +91,8 @@ btape_run() { # btape_run NAME CONF INPUT: runs btape with INPUT on stdin, outpu
 
 BTAPE_TIMEOUT=300; [ -f "$RESULTS/full" ] && BTAPE_TIMEOUT=1500
 mtx -f "$CHG" load 1 0 && mt_ready || step btape-load fail "mtx load"
-# btape test (2 x 10000 blocks written and re-read) needs far longer than this suite's budget
-# under TCG (about 15 ms per command here): BACKUP_VM_FULL=1 on the host runs it (it writes $RESULTS/full)
+# btape test (2 x 10000 blocks written and re-read) is the longest step under TCG (about 15 ms
+# per command here); test/vm/backup.test.ts writes $RESULTS/full for it
 if [ -f "$RESULTS/full" ]; then
   btape_run test /tmp/bacula-sd.conf 'test\nn\nquit\n'
   # btape's own verdicts: both write/re-read tests, the append scan (files 1-4 with 1, 2, 3, 1
@@ -112,8 +112,9 @@ if grep -q 'The test autochanger worked' /tmp/btape-autochanger.log; then step b
 # fill: Bacula writes until the end of the medium (the write that fails with ENOSPC at early
 # warning, the end-of-volume label and filemarks after it) and re-reads the last block written.
 # The simple test then re-reads the first 10000 records (about 320 MB) before it checks the last
-# block again: that runs with BACKUP_VM_FULL=1 on the 400 MB cartridge of slot 5; by default the
-# 80 MB cartridge of slot 2 (more than the 1000 blocks btape writes before it stops at the end).
+# block again: that runs on the 400 MB cartridge of slot 5 when $RESULTS/full is there (always
+# from test/vm/backup.test.ts); else the 80 MB cartridge of slot 2 (more than the 1000 blocks
+# btape writes before it stops at the end).
 slot=2; [ -f "$RESULTS/full" ] && slot=5
 mt -f "$NST" offline; mtx -f "$CHG" unload 2>/dev/null; mtx -f "$CHG" load $slot 0; mt_ready
 btape_run fill /tmp/fill-sd.conf 'fill\ns\n\n\n\nquit\n'
