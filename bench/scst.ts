@@ -23,16 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REPO, loadVm, type Kernel } from '../test/helpers/vm-guest.ts';
-
-interface ScstBuild {
-  dir: string;
-  kver: string;
-  sha256: string;
-  fileioTgt: string;
-  seconds: number;
-  built: boolean;
-}
+import { REPO, loadVm, type Kernel, type ScstBuild } from '../test/helpers/vm-guest.ts';
 interface ScstModule {
   prepareScst(kernel: Kernel, o?: { log?: (m: string) => void }): ScstBuild;
 }

@@ -84,6 +84,10 @@ export class GuestRun {
 /** kernel/vm/scst.mjs's answer: the folder with the stock SCST modules built for the VM's kernel. */
 export interface ScstBuild {
   dir: string;
+  kver: string;
+  sha256: string;
+  /** SCST's own C fileio_tgt (usr/fileio), the bench's peer. */
+  fileioTgt: string;
   seconds: number;
   built: boolean;
 }
