@@ -1,5 +1,6 @@
 // fileio_tgt [options] NAME FILE [NAME FILE ...] — compatible with SCST's fileio_tgt where the
 // options overlap (-b -r -t -o -n -c), plus the link, portal and config options of our own.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -28,6 +29,7 @@ import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
 import { controlRequest, defaultControlPath } from '../host/control.ts';
+import { errnoText } from '../backing/errno.ts';
 
 export interface CliOptions {
   block?: number;
@@ -70,7 +72,7 @@ export function buildProgram(): Command {
     .option('-r, --read_only', 'serve read-only: writes fail with DATA PROTECT')
     .option('-t, --write_through', 'write-through: every write is durable before it is acknowledged (O_DSYNC, WCE=0)')
     .option('-o, --direct', 'open the backing file with O_DIRECT')
-    .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded (size from FILE)')
+    .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded; the size is FILE\'s, or FILE is a size such as 10G')
     .option('-c, --nv_cache', 'the backing store is non-volatile: skip flushes')
     .option('--cache-size <size>', 'in-process page cache per device: bytes or 64M, 1G; 0 = none (default: 256M with -o, else none)', (v: string) => {
       try {
@@ -111,7 +113,7 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
     try {
       text = await readFile(opts.config, 'utf8');
     } catch (e) {
-      throw new ConfigError(opts.config, '', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ConfigError(opts.config, '', `cannot read: ${errnoText(e)}`);
     }
     file = parseConfigFile(text, opts.config, types);
   }
@@ -155,11 +157,14 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
     file: backing,
   };
   if (opts.cacheSize !== undefined) dev.cacheSize = opts.cacheSize;
-  // A nullio device may be given a size instead of a file: "fileio_tgt --type nullio null1 1T".
-  const size = opts.type === 'nullio' ? parseSize(backing) : undefined;
+  if (opts.type !== 'nullio' && !opts.nullio) return dev;
+  // nullio: FILE gives the size (the handler reads it), or FILE is a size: "null1 1T".
+  const size = parseSize(backing);
   if (size !== undefined) {
     delete dev.file;
     dev.sizeBytes = size;
+  } else if (/^\d/.test(backing) && !existsSync(backing)) {
+    throw new ConfigError('command line', `device ${name}`, `"${backing}" is neither a size (bytes, or 64M, 10G, 1T) nor an existing file`);
   }
   return dev;
 }
@@ -281,7 +286,9 @@ function printServed(s: ServedLun, json: boolean): void {
       : s.via === 'scst_user'
         ? ` (SCST user device ${s.device}; add it to a target: scstadmin -add_lun N -driver DRV -target TGT -device ${s.device})`
         : '';
-  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}`);
+  // a nullio device given a FILE takes only its size from it: say so, lest it look served
+  const file = !s.file ? '' : s.details.backing === 'nullio' && s.file !== 'nullio' ? `, nullio (the size of ${s.file})` : `, ${s.file}`;
+  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${file} -> ${s.url}${via}`);
 }
 
 function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {

@@ -6,6 +6,7 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HandlerModule } from '../handlers/contract.ts';
 import { ConfigError } from './errors.ts';
+import { errnoText } from '../backing/errno.ts';
 
 export interface RegistryEntry {
   readonly type: string;
@@ -69,7 +70,7 @@ export class HandlerRegistry {
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      throw new ConfigError(file, '', `cannot read the handler registry: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ConfigError(file, '', `cannot read the handler registry: ${errnoText(e)}`);
     }
     return new HandlerRegistry(file, parseRegistry(text, file));
   }

@@ -52,7 +52,7 @@ test('bad command lines get one clear message', async () => {
   assert.throws(() => parse(['--cache-size', '1000', 'd', 'f']), /a page cache of 1000 bytes is too small/);
   assert.throws(() => parse(['--cache-size', 'lots', 'd', 'f']), /"lots" is not a size/);
   const s = parse(['--config', '/nonexistent/x.json']);
-  await assert.rejects(buildServeConfig(s.args, s.opts, TYPES), /\/nonexistent\/x\.json: cannot read: ENOENT/);
+  await assert.rejects(buildServeConfig(s.args, s.opts, TYPES), /\/nonexistent\/x\.json: cannot read: no such file or directory \(ENOENT\)/);
 });
 
 test('--cache-size gives every command-line device a page cache of that size', async () => {
