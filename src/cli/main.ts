@@ -97,7 +97,7 @@ export function buildProgram(): Command {
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a number from 1 to 64, or auto');
       return n;
     })
-    .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
+    .option('--handlers <file>', 'a handlers.json of your own: its device types are added to the built-in ones (see README, Adding a handler type)')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
     .option('--list-types', 'list the handler types and exit')

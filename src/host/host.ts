@@ -1,7 +1,7 @@
 // The handler host: creates logical units from the registry, groups them into SCSI targets, puts
 // them on a link (embedded iSCSI or LIO tcmu), and takes it all down again in order (link first,
 // then flush and close).
-import type { DeviceConfig, HandlerHost } from '../handlers/contract.ts';
+import { logicalUnitProblem, type DeviceConfig, type HandlerHost } from '../handlers/contract.ts';
 import type { LogicalUnit } from '../scsi/command.ts';
 import { IscsiLink, type IscsiLinkOptions } from '../links/iscsi/link.ts';
 import type { Link, LinkContext, LinkLun } from '../links/link.ts';
@@ -129,8 +129,9 @@ export class Host implements Serving {
       }
       return host;
     } catch (e) {
-      await Promise.allSettled([...sets.values()].map((s) => s.set.close()));
-      await Promise.allSettled([...units.values()].map((u) => u.close()));
+      // async callbacks: a close() that throws at once must not hide the error being reported
+      await Promise.allSettled([...sets.values()].map(async (s) => s.set.close()));
+      await Promise.allSettled([...units.values()].map(async (u) => u.close()));
       throw e;
     }
   }
@@ -227,9 +228,17 @@ function servedLun(l: LinkLun, lu: LogicalUnit, via: string, dev: DeviceConfig |
 async function createUnit(dev: DeviceConfig, registry: HandlerRegistry, log: Logger, units: ReadonlyMap<string, LogicalUnit>): Promise<LogicalUnit> {
   const handler = await registry.load(dev.type);
   const host: HandlerHost = { log: (level, message) => log(level, `${dev.name}: ${message}`), unit: (name) => units.get(name) };
+  let unit: LogicalUnit;
   try {
-    return await handler.create(dev, host);
+    unit = await handler.create(dev, host);
   } catch (e) {
     throw new StartupError(`${dev.name}: ${(e as Error).message}`);
   }
+  const problem = logicalUnitProblem(unit);
+  if (problem) {
+    const close = (unit as Partial<LogicalUnit> | null)?.close;
+    if (typeof close === 'function') await Promise.resolve().then(() => close.call(unit)).catch(() => undefined);
+    throw new StartupError(`${dev.name}: the ${dev.type} handler's create() ${problem}`);
+  }
+  return unit;
 }

@@ -8,7 +8,7 @@ import type { LogLevel } from '../../handlers/contract.ts';
 export interface ThreadInit {
   /** Its targets and their devices (planThreads). */
   readonly cfg: ServeConfig;
-  /** The handler registry file (--handlers), or undefined for the built-in one. */
+  /** The handler registry file (--handlers), added to the built-in one; undefined: the built-in one alone. */
   readonly handlers: string | undefined;
   /** Debug log lines are wanted (-v). */
   readonly verbose: boolean;
