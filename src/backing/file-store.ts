@@ -158,11 +158,16 @@ export class FileStore implements BlockStore {
     }
   }
 
-  async refreshSize(): Promise<number> {
+  async refreshSize(o: { allowShrink?: boolean } = {}): Promise<number> {
     const st = await this.fh.stat();
     const size = st.isBlockDevice() ? await blockDeviceSize(st.rdev) : st.size;
     if (size === undefined || size === 0 || size % this.o.blockSize !== 0) {
       throw new StoreError('open', `${this.o.path} is now ${size ?? 'of unknown size'} bytes, not a non-zero multiple of the ${this.o.blockSize}-byte block size; keeping ${this.size}`);
+    }
+    // Initiators may hold data (file systems, caches) past the new end: taking it away under
+    // them loses it, so it is done only when asked for.
+    if (size < this.size && !o.allowShrink) {
+      throw new StoreError('open', `${this.o.path} shrank from ${this.size} to ${size} bytes: refused, initiators would lose what lies past byte ${size} (restore the size, or accept it with: fileio_tgt resize --shrink NAME); keeping ${this.size}`);
     }
     this.size = size;
     return size;

@@ -23,7 +23,7 @@ import {
 } from '../host/config.ts';
 import { ConfigError, StartupError } from '../host/errors.ts';
 import { tuneHeapForServing } from '../host/heap-tuning.ts';
-import type { ServedLun, Serving } from '../host/host.ts';
+import type { ResizeReport, ServedLun, Serving } from '../host/host.ts';
 import { startServing } from '../host/threads/host-group.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
@@ -51,7 +51,7 @@ export interface CliOptions {
   verbose?: boolean;
   listTypes?: boolean;
   export?: 'local' | 'iscsi';
-  control?: string;
+  control?: string | false;
   scstVersion?: string;
   threads?: number | 'auto';
 }
@@ -90,7 +90,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--link <link>', 'how commands reach the devices (default auto: scst_user when /dev/scst_user can be opened, else tcmu when target_core_user is loaded and we are root, else iscsi)').choices(LINKS))
     .addOption(new Option('--export <how>', 'with --link tcmu: local = a /dev/sdX through tcm_loop (default), iscsi = LIO\'s iSCSI target on --portal').choices(['local', 'iscsi']))
     .option('--scst-version <string>', 'with --link scst_user: the DEV_USER_VERSION string to register with (default: from the installed SCST headers or the running SCST)')
-    .option('--control <path>', 'control socket for run-time media changes (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
+    .option('--control <path>', 'control socket for fileio_tgt status and media changes, opened for every device type (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
+    .option('--no-control', 'open no control socket (fileio_tgt status and media cannot reach this process)')
     .option('--threads <n>', 'threads for the embedded iSCSI target: targets are spread over them, each target\'s devices in one (default auto: one per core)', (v: string) => {
       if (v === 'auto') return 'auto';
       const n = Number(v);
@@ -104,6 +105,20 @@ export function buildProgram(): Command {
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
     .showHelpAfterError('(run fileio_tgt --help for usage)');
 }
+
+/** Command-line options that describe devices: [option key, flag, the config file's field]. */
+const DEVICE_OPTIONS: ReadonlyArray<readonly [keyof CliOptions, string, string]> = [
+  ['block', '--block', 'blockSize'],
+  ['read_only', '--read_only', 'readOnly'],
+  ['write_through', '--write_through', 'writeThrough'],
+  ['direct', '--direct', 'direct'],
+  ['nullio', '--nullio', 'nullio'],
+  ['nv_cache', '--nv_cache', 'nvCache'],
+  ['cacheSize', '--cache-size', 'cacheSize'],
+  ['removable', '--removable', 'removable'],
+  ['thin', '--thin', 'thin'],
+  ['type', '--type', 'type'],
+];
 
 /** Turns parsed options and positional pairs into a validated ServeConfig. */
 export async function buildServeConfig(args: string[], opts: CliOptions, types: readonly string[]): Promise<ServeConfig> {
@@ -122,6 +137,15 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
   }
   if (args.length === 0 && file.devices.length === 0) {
     throw new ConfigError('command line', '', 'no devices: give NAME FILE pairs or --config FILE');
+  }
+  if (opts.config && args.length === 0) {
+    // device options shape the NAME FILE devices of the command line; the config file's devices
+    // carry their own fields, so an option with nothing to apply to is a mistake, not a default
+    const given = DEVICE_OPTIONS.filter(([key]) => (key === 'type' ? opts.type !== 'disk' : opts[key] !== undefined && opts[key] !== false));
+    if (given.length) {
+      const [, flag, field] = given[0]!;
+      throw new ConfigError('command line', flag, `applies to NAME FILE devices on the command line, not to those of ${opts.config}: set "${field}" on its devices instead`);
+    }
   }
   if (!types.includes(opts.type)) {
     throw new ConfigError('command line', '--type', `unknown handler type "${opts.type}" (known: ${types.join(', ')})`);
@@ -211,25 +235,75 @@ async function runMedia(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** `fileio_tgt status`: the running fileio_tgt's devices and counters (page cache included), as JSON. */
+/** `fileio_tgt status`: the running fileio_tgt's link and devices, one line each (--json: all of it). */
+export function buildStatusProgram(): Command {
+  return new Command('fileio_tgt status')
+    .description('Show a running fileio_tgt: the link (sessions, commands) and one line per device; --json prints every counter (page cache included).')
+    .option('--control <path>', 'control socket of the running fileio_tgt (default: see fileio_tgt --help)')
+    .option('--json', 'print the whole status as one JSON object');
+}
+
 async function runStatus(argv: string[]): Promise<number> {
-  const program = new Command('fileio_tgt status')
-    .description('Print the status of a running fileio_tgt (sessions, devices, page cache counters) as JSON.')
-    .option('--control <path>', 'control socket of the running fileio_tgt')
-    .exitOverride();
+  const program = buildStatusProgram().exitOverride();
   try {
     program.parse(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     throw e;
   }
-  const o = program.opts<{ control?: string }>();
+  const o = program.opts<{ control?: string; json?: boolean }>();
+  let reply: Record<string, unknown>;
   try {
-    const reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'status' });
-    process.stdout.write(`${JSON.stringify(reply)}\n`);
-    return 0;
+    reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'status' });
   } catch (e) {
     process.stderr.write(`fileio_tgt status: ${(e as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(o.json ? `${JSON.stringify(reply)}\n` : statusText(reply));
+  return 0;
+}
+
+/** The human form of a status reply: the link's totals, then each device's scalar fields. */
+export function statusText(reply: Record<string, unknown>): string {
+  const link = (reply.link ?? {}) as Record<string, unknown>;
+  const counters = (link.counters ?? {}) as Record<string, unknown>;
+  const where = typeof link.listening === 'string' ? ` on ${link.listening}` : '';
+  const lines = [`link${where}: ${String(link.sessions ?? 0)} session(s), ${String(counters.commands ?? 0)} commands`];
+  for (const d of (reply.devices ?? []) as Array<Record<string, unknown>>) {
+    const fields = Object.entries(d).filter(([k, v]) => k !== 'name' && k !== 'type' && v !== null && typeof v !== 'object');
+    lines.push(`${String(d.name)}: ${String(d.type)}${fields.map(([k, v]) => ` ${k}=${String(v)}`).join('')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `fileio_tgt resize [--shrink] [NAME...]`: SIGUSR2 through the control socket, and the only way to accept a shrunk image. */
+export function buildResizeProgram(): Command {
+  return new Command('fileio_tgt resize')
+    .description('Make the devices of a running fileio_tgt re-read the size of their images (as SIGUSR2 does); initiators get CAPACITY DATA HAS CHANGED.')
+    .argument('[name...]', 'devices to resize (default: all)')
+    .option('--shrink', 'accept an image that became smaller: initiators lose what lay past its new end')
+    .option('--control <path>', 'control socket of the running fileio_tgt (default: see fileio_tgt --help)');
+}
+
+async function runResize(argv: string[]): Promise<number> {
+  const program = buildResizeProgram().exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  const o = program.opts<{ control?: string; shrink?: boolean }>();
+  const names = program.args;
+  try {
+    const reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'resize', devices: names.length ? names : undefined, shrink: !!o.shrink });
+    if (!reply.ok) throw new Error(String(reply.error));
+    const { resized, failed } = reply as unknown as ResizeReport;
+    process.stdout.write(resized.length ? `resized: ${resized.join(', ')}\n` : 'no capacity changed\n');
+    for (const f of failed) process.stderr.write(`fileio_tgt resize: ${f.device}: ${f.error}\n`);
+    return failed.length ? 1 : 0;
+  } catch (e) {
+    process.stderr.write(`fileio_tgt resize: ${(e as Error).message}\n`);
     return 1;
   }
 }
@@ -237,6 +311,7 @@ async function runStatus(argv: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'media') return runMedia(argv.slice(1));
   if (argv[0] === 'status') return runStatus(argv.slice(1));
+  if (argv[0] === 'resize') return runResize(argv.slice(1));
   if (argv[0] === 'tape') return (await import('../media/cli.ts')).tapeMain(argv.slice(1));
   const program = buildProgram().exitOverride();
   try {
@@ -272,9 +347,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return fail(e, !!opts.json);
   }
+  // signals are handled before anything says "serving": whoever reads that line may signal at once
+  const served = serveUntilSignal(host, log, !!opts.json);
   for (const s of host.served) printServed(s, !!opts.json);
-  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt status; fileio_tgt media load|eject|swap NAME [ISO])`);
-  return serveUntilSignal(host, log, !!opts.json);
+  if (host.control) {
+    const path = host.control.path;
+    const flag = path === defaultControlPath() ? '' : ` --control ${path}`;
+    statusLine(!!opts.json, { event: 'control', path }, `control socket: ${path} (fileio_tgt status${flag}; fileio_tgt media load|eject|swap|status NAME [FILE]${flag})`);
+  }
+  return served;
 }
 
 /** The status line of one served LUN (at start, and for LUNs added while running). */

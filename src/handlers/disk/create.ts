@@ -165,7 +165,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
   };
   const copyManager = new CopyManager(copyEndpoint);
   const unregisterCopy = registerCopyEndpoint(copyEndpoint);
-  const subLog = (m: string) => log('error', `${config.name}: ${m}`);
+  const subLog = (m: string) => log('error', m);
   // persistent reservations; APTPL state is kept next to the image (createDisk restores it)
   const pr = reservations ?? new LuReservations({ image: reservationImage(config), log });
   const lu = new ScsiLogicalUnit({
@@ -204,7 +204,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     },
     idleSense: () => medium.powerSense(),
     describe: () => dev.describe(),
-    resize: () => dev.resize(),
+    resize: (o) => dev.resize(o),
     flush: () => dev.flush(),
     close: () => {
       unregisterCopy();

@@ -16,11 +16,11 @@ export interface ThreadInit {
 
 export type ToThread =
   | { type: 'connection'; fd: number; received: Uint8Array }
-  | { type: 'request'; id: number; req: ControlRequest | { cmd: 'resize' } }
+  | { type: 'request'; id: number; req: ControlRequest }
   | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
-  | { type: 'ready'; served: ServedLun[]; wantsControl: boolean }
+  | { type: 'ready'; served: ServedLun[] }
   | { type: 'failed'; message: string; startup: boolean }
   | { type: 'log'; level: LogLevel; message: string }
   | { type: 'served'; lun: ServedLun }

@@ -33,7 +33,7 @@ async function run(): Promise<void> {
         link.adopt(m.fd, Buffer.from(m.received.buffer, m.received.byteOffset, m.received.byteLength));
         return;
       case 'request': {
-        const answer = m.req.cmd === 'resize' ? host.resize() : host.handleControl(m.req); // status, media
+        const answer = host.handleControl(m.req); // status, media, resize
         answer.then(
           (result) => post({ type: 'reply', id: m.id, ok: true, result }),
           (e: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (e as Error).message }),
@@ -48,7 +48,7 @@ async function run(): Promise<void> {
         return;
     }
   });
-  post({ type: 'ready', served: host.served, wantsControl: host.wantsControl });
+  post({ type: 'ready', served: host.served });
 }
 
 void run();
