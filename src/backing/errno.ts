@@ -3,6 +3,7 @@
 
 const WORDS: Record<string, string> = {
   ENOENT: 'no such file or directory',
+  EEXIST: 'already exists',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',

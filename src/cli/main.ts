@@ -2,7 +2,6 @@
 // options overlap (-b -r -t -o -n -c), plus the link, portal and config options of our own.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   DEFAULT_IQN_PREFIX,
@@ -23,12 +22,13 @@ import {
 } from '../host/config.ts';
 import { ConfigError, StartupError } from '../host/errors.ts';
 import { tuneHeapForServing } from '../host/heap-tuning.ts';
-import type { ResizeReport, ServedLun, Serving } from '../host/host.ts';
+import type { ServedLun, Serving } from '../host/host.ts';
 import { startServing } from '../host/threads/host-group.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
-import { controlRequest, defaultControlPath } from '../host/control.ts';
+import { defaultControlPath } from '../host/control.ts';
+import { runMedia, runResize, runStatus } from './control-commands.ts';
 import { errnoText } from '../backing/errno.ts';
 
 export interface CliOptions {
@@ -103,7 +103,8 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'debug logging')
     .option('--list-types', 'list the handler types and exit')
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
-    .showHelpAfterError('(run fileio_tgt --help for usage)');
+    .showHelpAfterError('(run fileio_tgt --help for usage)')
+    .addHelpText('after', helpAfter);
 }
 
 /** Command-line options that describe devices: [option key, flag, the config file's field]. */
@@ -193,126 +194,53 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
   return dev;
 }
 
-/** `fileio_tgt media ACTION NAME [ISO]`: asks a running fileio_tgt to change a drive's medium. */
-export function buildMediaProgram(): Command {
-  return new Command('fileio_tgt media')
-    .description('Change the medium of a running removable-media device (cdrom): load an ISO, eject, swap, or show the status.')
-    .argument('<action>', 'load | eject | swap | status')
-    .argument('<name>', 'device name')
-    .argument('[iso]', 'ISO image (load, swap; load without it closes the tray)')
-    .option('--force', 'eject or swap even while an initiator prevents medium removal')
-    .option('--control <path>', 'control socket of the running fileio_tgt')
-    .option('--json', 'print the reply as JSON');
+/** The subcommands: the first word of the command line, its usage and what it does (for --help). */
+const COMMANDS: ReadonlyArray<{ name: string; usage: string; about: string; run: (argv: string[]) => Promise<number> }> = [
+  { name: 'disk', usage: 'disk create --size 10G FILE', about: 'make a disk image (sparse unless --preallocate)', run: async (a) => (await import('./disk.ts')).diskMain(a) },
+  { name: 'status', usage: 'status [--json]', about: 'what a running fileio_tgt serves: sessions, devices, counters', run: runStatus },
+  { name: 'media', usage: 'media load|eject|swap|status NAME [FILE]', about: 'change the disc of a running cdrom drive; status shows any drive', run: runMedia },
+  { name: 'resize', usage: 'resize [--shrink] [NAME...]', about: 'devices re-read the size of their images (as SIGUSR2 does)', run: runResize },
+  { name: 'tape', usage: 'tape create|info ... FILE', about: 'make or inspect a tape cartridge file', run: async (a) => (await import('../media/cli.ts')).tapeMain(a) },
+  { name: 'help', usage: 'help [COMMAND]', about: 'this help, or a command\'s', run: help },
+];
+
+/** Shown after the options of fileio_tgt --help: the subcommands and the first steps. */
+function helpAfter(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length));
+  return [
+    '',
+    'Commands (fileio_tgt COMMAND --help for their options):',
+    ...COMMANDS.map((c) => `  fileio_tgt ${c.usage.padEnd(width)}  ${c.about}`),
+    '',
+    'Examples:',
+    '  fileio_tgt disk create --size 10G disk.img     (or: truncate -s 10G disk.img)',
+    '  fileio_tgt disk1 disk.img                      serve it on 127.0.0.1:3260; Ctrl-C stops',
+    '  fileio_tgt --type cdrom dvd1 debian.iso        a DVD drive; --type nullio null1 1T: a disk with no storage',
+    '  fileio_tgt --list-types                        the device types (--handlers FILE adds your own)',
+    '',
+    'Device options (-b -r -t -o -n -c --cache-size --removable --thin --type) apply to the NAME FILE',
+    'devices of the command line; a --config file\'s devices set the same fields themselves.',
+  ].join('\n');
 }
 
-async function runMedia(argv: string[]): Promise<number> {
-  const program = buildMediaProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
+/** `fileio_tgt help [COMMAND]`. */
+async function help(argv: string[]): Promise<number> {
+  const name = argv[0];
+  if (name === undefined) {
+    buildProgram().outputHelp();
+    return 0;
   }
-  const [action, device, iso] = program.args as [string, string, string | undefined];
-  const o = program.opts<{ force?: boolean; control?: string; json?: boolean }>();
-  if (!['load', 'eject', 'swap', 'status'].includes(action)) {
-    process.stderr.write(`fileio_tgt media: unknown action "${action}" (load, eject, swap, status)\n`);
+  const cmd = COMMANDS.find((c) => c.name === name && c.name !== 'help');
+  if (!cmd) {
+    process.stderr.write(`fileio_tgt help: no command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})\n`);
     return 1;
   }
-  let reply: Record<string, unknown>;
-  try {
-    reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'media', action, device, file: iso === undefined ? undefined : resolvePath(iso), force: !!o.force });
-  } catch (e) {
-    process.stderr.write(`fileio_tgt media: ${(e as Error).message}\n`);
-    return 1;
-  }
-  if (!reply.ok) {
-    process.stderr.write(`fileio_tgt media: ${String(reply.error)}\n`);
-    return 1;
-  }
-  if (o.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
-  else process.stdout.write(`${String(reply.device)}: tray ${String(reply.tray)}, ${reply.ready ? `${String(reply.profile)} ${String(reply.file)} (${String(reply.blocks)} blocks)` : reply.file ? `disc ${String(reply.file)} not ready` : 'no disc'}${reply.prevented ? ', removal prevented' : ''}\n`);
-  return 0;
-}
-
-/** `fileio_tgt status`: the running fileio_tgt's link and devices, one line each (--json: all of it). */
-export function buildStatusProgram(): Command {
-  return new Command('fileio_tgt status')
-    .description('Show a running fileio_tgt: the link (sessions, commands) and one line per device; --json prints every counter (page cache included).')
-    .option('--control <path>', 'control socket of the running fileio_tgt (default: see fileio_tgt --help)')
-    .option('--json', 'print the whole status as one JSON object');
-}
-
-async function runStatus(argv: string[]): Promise<number> {
-  const program = buildStatusProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
-  const o = program.opts<{ control?: string; json?: boolean }>();
-  let reply: Record<string, unknown>;
-  try {
-    reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'status' });
-  } catch (e) {
-    process.stderr.write(`fileio_tgt status: ${(e as Error).message}\n`);
-    return 1;
-  }
-  process.stdout.write(o.json ? `${JSON.stringify(reply)}\n` : statusText(reply));
-  return 0;
-}
-
-/** The human form of a status reply: the link's totals, then each device's scalar fields. */
-export function statusText(reply: Record<string, unknown>): string {
-  const link = (reply.link ?? {}) as Record<string, unknown>;
-  const counters = (link.counters ?? {}) as Record<string, unknown>;
-  const where = typeof link.listening === 'string' ? ` on ${link.listening}` : '';
-  const lines = [`link${where}: ${String(link.sessions ?? 0)} session(s), ${String(counters.commands ?? 0)} commands`];
-  for (const d of (reply.devices ?? []) as Array<Record<string, unknown>>) {
-    const fields = Object.entries(d).filter(([k, v]) => k !== 'name' && k !== 'type' && v !== null && typeof v !== 'object');
-    lines.push(`${String(d.name)}: ${String(d.type)}${fields.map(([k, v]) => ` ${k}=${String(v)}`).join('')}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** `fileio_tgt resize [--shrink] [NAME...]`: SIGUSR2 through the control socket, and the only way to accept a shrunk image. */
-export function buildResizeProgram(): Command {
-  return new Command('fileio_tgt resize')
-    .description('Make the devices of a running fileio_tgt re-read the size of their images (as SIGUSR2 does); initiators get CAPACITY DATA HAS CHANGED.')
-    .argument('[name...]', 'devices to resize (default: all)')
-    .option('--shrink', 'accept an image that became smaller: initiators lose what lay past its new end')
-    .option('--control <path>', 'control socket of the running fileio_tgt (default: see fileio_tgt --help)');
-}
-
-async function runResize(argv: string[]): Promise<number> {
-  const program = buildResizeProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
-  const o = program.opts<{ control?: string; shrink?: boolean }>();
-  const names = program.args;
-  try {
-    const reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'resize', devices: names.length ? names : undefined, shrink: !!o.shrink });
-    if (!reply.ok) throw new Error(String(reply.error));
-    const { resized, failed } = reply as unknown as ResizeReport;
-    process.stdout.write(resized.length ? `resized: ${resized.join(', ')}\n` : 'no capacity changed\n');
-    for (const f of failed) process.stderr.write(`fileio_tgt resize: ${f.device}: ${f.error}\n`);
-    return failed.length ? 1 : 0;
-  } catch (e) {
-    process.stderr.write(`fileio_tgt resize: ${(e as Error).message}\n`);
-    return 1;
-  }
+  return cmd.run([...argv.slice(1), '--help']);
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'media') return runMedia(argv.slice(1));
-  if (argv[0] === 'status') return runStatus(argv.slice(1));
-  if (argv[0] === 'resize') return runResize(argv.slice(1));
-  if (argv[0] === 'tape') return (await import('../media/cli.ts')).tapeMain(argv.slice(1));
+  const cmd = COMMANDS.find((c) => c.name === argv[0]);
+  if (cmd) return cmd.run(argv.slice(1));
   const program = buildProgram().exitOverride();
   try {
     program.parse(argv, { from: 'user' });

@@ -183,8 +183,12 @@ export class Host implements Serving {
     if (req.cmd !== 'media') throw new Error(`unknown command ${JSON.stringify(req.cmd)} (media, status, resize)`);
     const unit = this.units.find((u) => u.name === req.device);
     if (!unit) throw new Error(`no device ${JSON.stringify(req.device)} (devices: ${this.units.map((u) => u.name).join(', ')})`);
-    if (!isMediaChanger(unit)) throw new Error(`${unit.name} is a ${unit.type}: it has no media to change`);
     const action = req.action;
+    // every drive can say what it holds; only cdrom drives have media to change from here
+    if (!isMediaChanger(unit)) {
+      if (action === 'status') return { device: unit.name, type: unit.type, ...unit.describe() };
+      throw new Error(`${unit.name} is a ${unit.type} drive: fileio_tgt media ${String(action)} changes the discs of cdrom drives (a tape is loaded and unloaded by its initiator or a library's changer)`);
+    }
     if (action !== 'load' && action !== 'eject' && action !== 'swap' && action !== 'status') throw new Error('action must be load, eject, swap or status');
     if (req.file !== undefined && typeof req.file !== 'string') throw new Error('file must be a string');
     return unit.media({ action, file: req.file as string | undefined, force: req.force === true });

@@ -110,6 +110,47 @@ describe('messages', () => {
   });
 });
 
+describe('help', () => {
+  test('--help lists the subcommands and how to make an image; help is a command', async () => {
+    const top = await runCli(['--help']);
+    assert.equal(top.code, 0);
+    for (const cmd of ['disk create --size 10G FILE', 'status [--json]', 'media load|eject|swap|status NAME [FILE]', 'resize [--shrink] [NAME...]', 'tape create|info', 'help [COMMAND]']) {
+      assert.ok(top.stdout.includes(`fileio_tgt ${cmd}`), `--help lists ${cmd}`);
+    }
+    assert.match(top.stdout, /truncate -s 10G disk\.img/);
+    const help = await runCli(['help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stdout, top.stdout);
+    const media = await runCli(['help', 'media']);
+    assert.equal(media.code, 0, media.stderr);
+    assert.match(media.stdout, /^Usage: fileio_tgt media \[options\] <action> <name> \[iso\]/);
+    const nope = await runCli(['help', 'nope']);
+    assert.equal(nope.code, 1);
+    assert.equal(nope.stderr, 'fileio_tgt help: no command "nope" (commands: disk, status, media, resize, tape, help)\n');
+  });
+});
+
+describe('a tape drive through the control socket', () => {
+  test('media status shows the cartridge; media eject says what media does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fileio-tape-'));
+    const env = { FILEIO_TGT_CONTROL: join(dir, 'c.sock') };
+    const cart = join(dir, 'A00001L6');
+    assert.equal((await runCli(['tape', 'create', '--barcode', 'A00001L6', '--size', '64M', cart])).code, 0);
+    const t = await startTarget(['--type', 'tape', 'tape0', cart], 1, 20_000, env);
+    try {
+      const st = await runCli(['media', 'status', 'tape0'], 20_000, env);
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(st.stdout, /^tape0: tape drive, cartridge A00001L6, loaded, 0 of 64000000 bytes used, density 0x5a\n$/);
+      const ej = await runCli(['media', 'eject', 'tape0'], 20_000, env);
+      assert.equal(ej.code, 1);
+      assert.equal(ej.stderr, 'fileio_tgt media: tape0 is a tape drive: fileio_tgt media eject changes the discs of cdrom drives (a tape is loaded and unloaded by its initiator or a library\'s changer)\n');
+    } finally {
+      await t.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 /** Polls `cond` every 50 ms for up to 5 s. */
 async function until(cond: () => boolean, why: () => string): Promise<void> {
   for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
