@@ -106,6 +106,8 @@ export class Host implements Serving {
         }
         const folderSet = await openFolderSet(dev, cfg.targets, log);
         sets.set(dev.name, folderSet);
+        // an empty folder serves no LUN yet, so no "serving" line would say it is there
+        if (folderSet.set.drives.size === 0) log('info', `${dev.name}: no images in ${dev.file} yet; ${folderSet.target} serves each *.iso/*.img copied in as a new LUN`);
         for (const lu of folderSet.set.drives.values()) {
           if (units.has(lu.name)) throw new StartupError(`${dev.name}: drive name ${lu.name} is already a device name`);
           units.set(lu.name, lu);

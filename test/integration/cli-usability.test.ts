@@ -110,6 +110,22 @@ describe('messages', () => {
   });
 });
 
+describe('an empty folder of ISOs', () => {
+  test('says it is there and waits for images, instead of printing nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fileio-empty-'));
+    const p = spawn(CLI, ['--portal', '127.0.0.1:0', '--no-control', '--type', 'cdrom', 'dvds', `${dir}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    try {
+      await until(() => /listening/.test(err), () => err);
+      assert.match(err, new RegExp(`^fileio_tgt: dvds: no images in ${dir}/ yet; iqn\\.2026-11\\.org\\.fileio-tgt:dvds serves each \\*\\.iso/\\*\\.img copied in as a new LUN$`, 'm'));
+    } finally {
+      p.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('help', () => {
   test('--help lists the subcommands and how to make an image; help is a command', async () => {
     const top = await runCli(['--help']);
