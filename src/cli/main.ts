@@ -296,7 +296,7 @@ function printServed(s: ServedLun, json: boolean): void {
         ? ` (SCST user device ${s.device}; add it to a target: scstadmin -add_lun N -driver DRV -target TGT -device ${s.device})`
         : '';
   // a nullio device given a FILE takes only its size from it: say so, lest it look served
-  const file = !s.file ? '' : s.details.backing === 'nullio' && s.file !== 'nullio' ? `, nullio (the size of ${s.file})` : `, ${s.file}`;
+  const file = !s.file ? '' : s.file === '-' ? ', no file' : s.details.backing === 'nullio' && s.file !== 'nullio' ? `, nullio (the size of ${s.file})` : `, ${s.file}`;
   statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${file} -> ${s.url}${via}`);
 }
 
