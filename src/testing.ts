@@ -24,7 +24,7 @@ export function testNexus(n = ++nexusCount, initiator = `iqn.2026-01.test:init${
   return {
     id: `nexus-${n}-${Math.random().toString(36).slice(2)}`,
     initiatorPort: `${initiator},i,0x23d00000000${n}`,
-    targetPort: 'iqn.2026-11.org.fileio-tgt:test,t,0x0001',
+    targetPort: 'iqn.2026-11.org.fileio-tgt:disk1,t,0x0001',
     relativeTargetPort: 1,
     transportId: Buffer.from([0x05, 0, 0, 0]),
   };

@@ -29,6 +29,7 @@ import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
 import { defaultControlPath } from '../host/control.ts';
 import { runMedia, runResize, runStatus } from './control-commands.ts';
+import { whenLauncherGone } from './launcher.ts';
 import { errnoText } from '../backing/errno.ts';
 
 export interface CliOptions {
@@ -324,6 +325,10 @@ function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, j
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    whenLauncherGone((pid) => {
+      log('warn', `npm (pid ${pid}), which started this process, has exited: stopping (a service runs bin/fileio_tgt.js directly)`);
+      stop('SIGTERM');
+    });
     process.on('SIGUSR1', () => {
       void host.status().then((st) => statusLine(json, { event: 'stats', ...st }, JSON.stringify(st)));
     });

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, runCli, startTarget } from '../helpers/target-process.ts';
@@ -162,6 +162,42 @@ describe('a tape drive through the control socket', () => {
       assert.equal(ej.stderr, 'fileio_tgt media: tape0 is a tape drive: fileio_tgt media eject changes the discs of cdrom drives (a tape is loaded and unloaded by its initiator or a library\'s changer)\n');
     } finally {
       await t.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('started by npm', () => {
+  test('the target stops when the npm process that started it goes away', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fileio-npm-'));
+    const pidFile = join(dir, 'node.pid');
+    // stands for npm exec: its process title starts with "npm", it runs the bin under sh -c, and
+    // it passes no signal on; killing it orphans the target
+    await writeFile(join(dir, 'fake-npm.sh'), `sh -c '"$0" --json --portal 127.0.0.1:0 --no-control -n n1 1M & echo $! > "$1"; wait' "$1" "$2"\n`);
+    const npm = spawn('bash', ['-c', `exec -a "npm exec fileio_tgt" sh ${join(dir, 'fake-npm.sh')} ${CLI} ${pidFile}`], {
+      env: { ...process.env, npm_command: 'exec' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    npm.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    npm.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    try {
+      await until(() => /"event":"serving"/.test(out), () => err);
+      npm.kill('SIGKILL');
+      await until(() => /"event":"stopped"/.test(out), () => `${out}${err}`);
+      assert.match(err, /npm \(pid \d+\), which started this process, has exited: stopping/);
+    } finally {
+      npm.kill('SIGKILL');
+      // the target, if it outlived the test: ours, by the pid the fake npm wrote
+      const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       await rm(dir, { recursive: true, force: true });
     }
   });
