@@ -1,7 +1,8 @@
 // Started by npm (npx fileio_tgt, npm start): npm exec runs us under `sh -c` and does not pass
 // SIGTERM on, so a supervisor that stops npm leaves this process serving, orphaned, on its port.
 // We find the npm process among our ancestors (/proc) and stop as on SIGTERM once it is gone.
-// Services should run bin/fileio_tgt.js directly (the systemd unit does); this is the fallback.
+// A service manager should run bin/fileio_tgt.js directly (README: "Running as a service");
+// this is the fallback.
 import { readFileSync } from 'node:fs';
 
 interface Proc {
