@@ -189,7 +189,7 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
   if (size !== undefined) {
     delete dev.file;
     dev.sizeBytes = size;
-  } else if (/^\d/.test(backing) && !existsSync(backing)) {
+  } else if (backing === '-' || (/^\d/.test(backing) && !existsSync(backing))) {
     throw new ConfigError('command line', `device ${name}`, `"${backing}" is neither a size (bytes, or 64M, 10G, 1T) nor an existing file`);
   }
   return dev;

@@ -26,6 +26,7 @@ test('-n and --type nullio take a size in place of FILE', async () => {
 test('a size typo is an error naming the device and the text', async () => {
   await assert.rejects(config(['--type', 'nullio', 'n6', '10X']), /command line: device n6: "10X" is neither a size \(bytes, or 64M, 10G, 1T\) nor an existing file/);
   await assert.rejects(config(['-n', 'n6', '10X']), /device n6: "10X" is neither a size/);
+  await assert.rejects(config(['-n', 'n7', '-']), /device n7: "-" is neither a size/);
 });
 
 test('FILE gives the size of a nullio device, for -n and --type nullio alike', async () => {
