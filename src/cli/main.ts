@@ -28,6 +28,7 @@ import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
 import { defaultControlPath } from '../host/control.ts';
+import { describeAccess } from '../host/acl.ts';
 import { runMedia, runResize, runStatus } from './control-commands.ts';
 import { whenLauncherGone } from './launcher.ts';
 import { errnoText } from '../backing/errno.ts';
@@ -55,6 +56,8 @@ export interface CliOptions {
   control?: string | false;
   scstVersion?: string;
   threads?: number | 'auto';
+  allowAnyInitiator?: boolean;
+  listAcls?: boolean;
 }
 
 export function buildProgram(): Command {
@@ -99,6 +102,8 @@ export function buildProgram(): Command {
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a number from 1 to 64, or auto');
       return n;
     })
+    .option('--allow-any-initiator', 'serve targets without "acls" or CHAP to any initiator even when --portal is not a loopback address')
+    .option('--list-acls', 'print which initiator sees which LUNs of every target (ACL entry, CHAP user, read-only mappings) and exit')
     .option('--handlers <file>', 'a handlers.json of your own: its device types are added to the built-in ones (see README, Adding a handler type)')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
@@ -166,6 +171,8 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
     link: opts.link ?? file.link ?? 'auto',
     devices,
     targets: completeTargets(devices, file.targets, iqnPrefix, where),
+    ...(file.discoveryChap ? { discoveryChap: file.discoveryChap } : {}),
+    ...(opts.allowAnyInitiator ? { allowAnyInitiator: true } : {}),
   };
 }
 
@@ -263,6 +270,10 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const cfg = await buildServeConfig(program.args, opts, registry.types());
+    if (opts.listAcls) {
+      for (const line of describeAccess(cfg.targets, cfg.discoveryChap, cfg.portal.host)) process.stdout.write(`${line}\n`);
+      return 0;
+    }
     tuneHeapForServing();
     host = await startServing(cfg, registry, log, {
       export: opts.export,
@@ -277,7 +288,9 @@ export async function main(argv: string[]): Promise<number> {
     return fail(e, !!opts.json);
   }
   // signals are handled before anything says "serving": whoever reads that line may signal at once
-  const served = serveUntilSignal(host, log, !!opts.json);
+  // SIGHUP: the --config file again, for its ACLs and CHAP (devices and targets stay)
+  const reload = opts.config ? () => HandlerRegistry.open(opts.handlers).then((r) => buildServeConfig(program.args, opts, r.types())) : undefined;
+  const served = serveUntilSignal(host, log, !!opts.json, reload);
   for (const s of host.served) printServed(s, !!opts.json);
   if (host.control) {
     const path = host.control.path;
@@ -298,10 +311,10 @@ function printServed(s: ServedLun, json: boolean): void {
         : '';
   // a nullio device given a FILE takes only its size from it: say so, lest it look served
   const file = !s.file ? '' : s.file === '-' ? ', no file' : s.details.backing === 'nullio' && s.file !== 'nullio' ? `, nullio (the size of ${s.file})` : `, ${s.file}`;
-  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${file} -> ${s.url}${via}`);
+  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${file} -> ${s.url}${via}${s.acl ? ` (for ${s.acl})` : ''}`);
 }
 
-function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean): Promise<number> {
+function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean, reload?: () => Promise<ServeConfig>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -331,6 +344,15 @@ function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, j
     });
     process.on('SIGUSR1', () => {
       void host.status().then((st) => statusLine(json, { event: 'stats', ...st }, JSON.stringify(st)));
+    });
+    process.on('SIGHUP', () => {
+      if (!reload) return log('warn', 'SIGHUP: there is no --config file to reload');
+      reload()
+        .then((cfg) => host.reloadAccess(cfg))
+        .then(
+          (closed) => statusLine(json, { event: 'reloaded', closed }, `reloaded ACLs and CHAP: ${closed.length ? closed.join('; ') : 'no session closed'}`),
+          (e: Error) => log('error', `SIGHUP: ${e.message}; the access control in force stays`),
+        );
     });
     process.on('SIGUSR2', () => {
       void host.resize().then((changed) => statusLine(json, { event: 'resized', devices: changed }, `resized: ${changed.join(', ') || 'no capacity changed'}`));

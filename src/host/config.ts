@@ -2,6 +2,9 @@
 // the command line and/or a JSON --config file; every error names the file and the field.
 import type { DeviceConfig } from '../handlers/contract.ts';
 import { ConfigError } from './errors.ts';
+import { MAX_LUN, parseAcls, parseChap, parseLunList, targetDevices, type Acls, type ChapCredentials, type LunMapping } from './acl.ts';
+
+export { MAX_LUN, type LunMapping };
 
 export const LINKS = ['auto', 'iscsi', 'tcmu', 'scst_user'] as const;
 export type LinkName = (typeof LINKS)[number];
@@ -11,15 +14,14 @@ export interface Portal {
   port: number;
 }
 
-export interface LunMapping {
-  lun: number;
-  device: string;
-}
-
 export interface TargetConfig {
   iqn: string;
   alias?: string;
   luns: LunMapping[];
+  /** Who may log in and what each initiator sees (src/host/acl.ts); absent: anyone, loopback only. */
+  acls?: Acls;
+  /** CHAP every initiator of this target must pass (an ACL entry's own "chap" overrides it). */
+  chap?: ChapCredentials;
 }
 
 export interface ServeConfig {
@@ -28,11 +30,14 @@ export interface ServeConfig {
   link: LinkName;
   devices: DeviceConfig[];
   targets: TargetConfig[];
+  /** CHAP for discovery sessions (SendTargets); absent: discovery is open and lists what each initiator may use. */
+  discoveryChap?: ChapCredentials;
+  /** Targets open to any initiator without CHAP may listen off loopback (--allow-any-initiator). */
+  allowAnyInitiator?: boolean;
 }
 
 export const DEFAULT_PORTAL = '127.0.0.1:3260';
 export const DEFAULT_IQN_PREFIX = 'iqn.2026-11.org.fileio-tgt';
-export const MAX_LUN = 16383; // flat space addressing
 
 /** Fields of DeviceConfig every handler understands, with their JSON types ('size': bytes or "64M"). */
 const DEVICE_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'object' | 'size'> = {
@@ -164,33 +169,21 @@ export function parseDevice(raw: unknown, where: string, at: string, knownTypes:
   return dev;
 }
 
+const TARGET_FIELDS = ['iqn', 'alias', 'luns', 'acls', 'chap'];
+
 function parseTarget(raw: unknown, where: string, at: string, devices: Set<string>): TargetConfig {
-  if (!isObject(raw)) throw new ConfigError(where, at, 'must be an object with "iqn" and "luns"');
+  if (!isObject(raw)) throw new ConfigError(where, at, 'must be an object with "iqn" and "luns" (or "acls" with LUN maps)');
   for (const key of Object.keys(raw)) {
-    if (!['iqn', 'alias', 'luns'].includes(key)) throw new ConfigError(where, `${at}.${key}`, 'unknown field (known: iqn, alias, luns)');
+    if (!TARGET_FIELDS.includes(key)) throw new ConfigError(where, `${at}.${key}`, `unknown field (known: ${TARGET_FIELDS.join(', ')})`);
   }
   const iqn = checkIqn(raw.iqn, where, `${at}.iqn`);
   if (raw.alias !== undefined && typeof raw.alias !== 'string') throw new ConfigError(where, `${at}.alias`, 'must be a string');
-  if (!Array.isArray(raw.luns) || raw.luns.length === 0) throw new ConfigError(where, `${at}.luns`, 'must be a non-empty array of { lun, device }');
-  const seen = new Set<number>();
-  const luns = raw.luns.map((l: unknown, i: number): LunMapping => {
-    const lat = `${at}.luns[${i}]`;
-    if (!isObject(l)) throw new ConfigError(where, lat, 'must be an object { lun, device }');
-    for (const key of Object.keys(l)) {
-      if (key !== 'lun' && key !== 'device') throw new ConfigError(where, `${lat}.${key}`, 'unknown field (known: lun, device)');
-    }
-    const lun = l.lun;
-    if (typeof lun !== 'number' || !Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) {
-      throw new ConfigError(where, `${lat}.lun`, `must be a whole number from 0 to ${MAX_LUN}`);
-    }
-    if (seen.has(lun)) throw new ConfigError(where, `${lat}.lun`, `LUN ${lun} is used twice in this target`);
-    seen.add(lun);
-    if (typeof l.device !== 'string' || !devices.has(l.device)) {
-      throw new ConfigError(where, `${lat}.device`, `names no device in "devices" (${JSON.stringify(l.device)})`);
-    }
-    return { lun, device: l.device };
-  });
-  return { iqn, alias: raw.alias as string | undefined, luns };
+  const acls = raw.acls === undefined ? undefined : parseAcls(raw.acls, where, `${at}.acls`, devices);
+  const chap = raw.chap === undefined ? undefined : parseChap(raw.chap, where, `${at}.chap`);
+  // Every ACL entry with a LUN map of its own: the target needs none.
+  const ownMaps = Array.isArray(acls) && acls.every((a) => a.luns);
+  const luns = raw.luns === undefined && ownMaps ? [] : parseLunList(raw.luns, where, `${at}.luns`, devices);
+  return { iqn, alias: raw.alias as string | undefined, luns, ...(acls ? { acls } : {}), ...(chap ? { chap } : {}) };
 }
 
 /** A --config document: { portal?, iqnPrefix?, link?, devices: [...], targets?: [...] }. */
@@ -200,6 +193,7 @@ export interface FileConfig {
   link?: LinkName;
   devices: DeviceConfig[];
   targets: TargetConfig[];
+  discoveryChap?: ChapCredentials;
 }
 
 export function parseConfigFile(text: string, where: string, knownTypes: readonly string[]): FileConfig {
@@ -211,11 +205,16 @@ export function parseConfigFile(text: string, where: string, knownTypes: readonl
   }
   if (!isObject(doc)) throw new ConfigError(where, '', 'must be a JSON object');
   for (const key of Object.keys(doc)) {
-    if (!['$comment', 'portal', 'iqnPrefix', 'link', 'devices', 'targets', 'libraries'].includes(key)) {
-      throw new ConfigError(where, key, 'unknown field (known: portal, iqnPrefix, link, devices, targets, libraries)');
+    if (!['$comment', 'portal', 'iqnPrefix', 'link', 'devices', 'targets', 'libraries', 'discovery'].includes(key)) {
+      throw new ConfigError(where, key, 'unknown field (known: portal, iqnPrefix, link, devices, targets, libraries, discovery)');
     }
   }
   const out: FileConfig = { devices: [], targets: [] };
+  if (doc.discovery !== undefined) {
+    if (!isObject(doc.discovery)) throw new ConfigError(where, 'discovery', 'must be an object { chap }');
+    for (const key of Object.keys(doc.discovery)) if (key !== 'chap') throw new ConfigError(where, `discovery.${key}`, 'unknown field (known: chap)');
+    if (doc.discovery.chap !== undefined) out.discoveryChap = parseChap(doc.discovery.chap, where, 'discovery.chap');
+  }
   if (doc.portal !== undefined) {
     if (typeof doc.portal !== 'string') throw new ConfigError(where, 'portal', 'must be a "HOST:PORT" string');
     out.portal = parsePortal(doc.portal, where, 'portal');
@@ -310,7 +309,7 @@ function parseLibraries(raw: unknown, where: string, iqnPrefix: string, knownTyp
 
 /** Gives each device that no target maps its own target, LUN 0, named after the device. */
 export function completeTargets(devices: DeviceConfig[], targets: TargetConfig[], iqnPrefix: string, where: string): TargetConfig[] {
-  const mapped = new Set(targets.flatMap((t) => t.luns.map((l) => l.device)));
+  const mapped = new Set(targets.flatMap(targetDevices));
   const out = [...targets];
   const iqns = new Set(targets.map((t) => t.iqn));
   for (const dev of devices) {

@@ -5,6 +5,7 @@ import type { DeviceConfig } from '../handlers/contract.ts';
 import { CdromDriveSet } from '../handlers/cdrom/drive-set.ts';
 import type { TargetConfig } from './config.ts';
 import { StartupError } from './errors.ts';
+import { targetDevices } from './acl.ts';
 import type { Logger } from './log.ts';
 
 export interface FolderSet {
@@ -26,9 +27,10 @@ export async function folderSetDevices(devices: readonly DeviceConfig[]): Promis
 
 /** The target a set fills: the one target that maps it, and maps nothing else. */
 export function folderSetTarget(dev: DeviceConfig, targets: readonly TargetConfig[]): string {
-  const mapping = targets.filter((t) => t.luns.some((l) => l.device === dev.name));
+  const mapping = targets.filter((t) => targetDevices(t).includes(dev.name));
   if (mapping.length !== 1) throw new StartupError(`${dev.name}: a folder of images (${dev.file}) must be mapped by exactly one target, not ${mapping.length}`);
   const t = mapping[0]!;
+  if (Array.isArray(t.acls) && t.acls.some((a) => a.luns)) throw new StartupError(`${dev.name}: a folder of images (${dev.file}) fills its target ${t.iqn}: its ACL entries see the target's LUNs and have no "luns" of their own`);
   if (t.luns.length !== 1) throw new StartupError(`${dev.name}: a folder of images (${dev.file}) fills its target ${t.iqn} (one LUN per image); map no other LUN there`);
   return t.iqn;
 }

@@ -4,17 +4,18 @@
 import { logicalUnitProblem, type DeviceConfig, type HandlerHost } from '../handlers/contract.ts';
 import type { LogicalUnit, ResizeOptions } from '../scsi/command.ts';
 import { IscsiLink, type IscsiLinkOptions } from '../links/iscsi/link.ts';
-import type { Link, LinkContext, LinkLun } from '../links/link.ts';
+import type { Link, LinkContext, LinkLun, LinkTarget } from '../links/link.ts';
 import { chooseLink, probeKernel, type LinkProbe } from '../links/select.ts';
 import { TcmuLink, type ExportKind } from '../links/tcmu/index.ts';
 import { ScstUserLink, type OpenPort } from '../links/scst_user/index.ts';
-import type { ServeConfig } from './config.ts';
+import type { ServeConfig, TargetConfig } from './config.ts';
 import { StartupError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { HandlerRegistry } from './registry.ts';
 import { ControlServer, defaultControlPath, type ControlRequest } from './control.ts';
 import { isMediaChanger } from '../handlers/cdrom/create.ts';
 import { folderSetDevices, openFolderSet, type FolderSet } from './folder-sets.ts';
+import { accessProblem, reloadProblem, type LunMapping } from './acl.ts';
 
 export interface ServedLun {
   device: string;
@@ -27,6 +28,8 @@ export interface ServedLun {
   via: string;
   details: Record<string, unknown>;
   link?: Record<string, unknown>;
+  /** The ACL entry (initiator name or pattern) whose own LUN map this LUN belongs to. */
+  acl?: string;
 }
 
 export interface HostOptions {
@@ -56,6 +59,8 @@ export interface Serving {
    * capacity changed. A shrunk image is refused (logged) unless `allowShrink`; `devices` limits it.
    */
   resize(o?: HostResize): Promise<string[]>;
+  /** New ACLs and CHAP from a reloaded config (SIGHUP); resolves with one line per closed session. */
+  reloadAccess(cfg: ServeConfig): Promise<string[]>;
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -79,6 +84,10 @@ export class Host implements Serving {
   control?: ControlServer;
   /** Folders of images served as sets of drives (they grow at run time). */
   private sets: FolderSet[] = [];
+  /** What it serves (access rules included) and its units by device name, for reloadAccess(). */
+  private cfg: ServeConfig | undefined;
+  private unitsByName: ReadonlyMap<string, LogicalUnit> = new Map();
+  private exportKind: string | undefined;
   private onServed: ((lun: ServedLun) => void) | undefined;
 
   private constructor(units: LogicalUnit[], link: Link, served: ServedLun[], log: Logger) {
@@ -90,11 +99,16 @@ export class Host implements Serving {
 
   static async start(cfg: ServeConfig, registry: HandlerRegistry, log: Logger, opts: HostOptions | LinkProbe = {}): Promise<Host> {
     const o: HostOptions = 'tcmu' in opts && 'scstUser' in opts ? { probe: opts } : (opts as HostOptions);
+    // access control first: a link that would not enforce the config is refused before anything opens
+    const early = cfg.link === 'auto' ? undefined : accessProblem(cfg, cfg.link, o.export ?? 'local');
+    if (early) throw new StartupError(early);
     const choice = chooseLink(cfg.link, o.probe ?? probeKernel());
     if (choice.note) log('warn', choice.note);
     if (o.export !== undefined && choice.link !== 'tcmu') {
       throw new StartupError(`--export ${o.export} applies to --link tcmu only (the link is ${choice.link})`);
     }
+    const refused = accessProblem(cfg, choice.link, o.export ?? 'local');
+    if (refused) throw new StartupError(refused);
     const units = new Map<string, LogicalUnit>();
     const sets = new Map<string, FolderSet>();
     try {
@@ -114,13 +128,14 @@ export class Host implements Serving {
         }
       }
       const lunsOf = (t: ServeConfig['targets'][number]): Map<number, LogicalUnit> => {
-        const set = sets.get(t.luns[0]!.device);
+        const set = t.luns.length ? sets.get(t.luns[0]!.device) : undefined;
         return set ? new Map([...set.set.drives].sort((x, y) => x[0] - y[0])) : new Map(t.luns.map((l) => [l.lun, units.get(l.device)!]));
       };
       const ctx: LinkContext = {
-        targets: cfg.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, luns: lunsOf(t) })),
+        targets: cfg.targets.map((t) => ({ alias: t.alias, luns: lunsOf(t), readOnly: readOnlyLuns(t.luns), ...accessOf(t, units) })),
         portal: cfg.portal,
         log,
+        discoveryChap: cfg.discoveryChap,
       };
       const link: Link =
         choice.link === 'tcmu'
@@ -133,6 +148,9 @@ export class Host implements Serving {
       const host = new Host([...units.values()], link, served, log);
       host.onServed = o.onServed;
       host.sets = [...sets.values()];
+      host.cfg = cfg;
+      host.unitsByName = units;
+      host.exportKind = o.export ?? 'local';
       for (const { set, target } of host.sets) set.start({ addLun: async (lun, lu) => void (await host.addLun(target, lun, lu)) });
       // every device type gets it (status for all, media changes for drives): one rule to remember
       if (o.control !== false) {
@@ -163,6 +181,24 @@ export class Host implements Serving {
     this.log('info', `${lu.name}: new LUN ${lun} of ${target} -> ${l.url}`);
     this.onServed?.(s);
     return s;
+  }
+
+  /**
+   * New ACLs and CHAP from a reloaded config (SIGHUP): checked like at start, then new logins
+   * follow them and sessions they no longer admit are closed. Devices, targets and the targets'
+   * own LUNs stay (a change there is refused). Resolves with one line per closed session.
+   */
+  async reloadAccess(next: ServeConfig): Promise<string[]> {
+    const cfg = this.cfg!;
+    const problem = reloadProblem(cfg, next) ?? accessProblem(next, this.link.name, this.exportKind);
+    if (problem) throw new Error(problem);
+    if (!this.link.updateAccess) throw new Error(`the ${this.link.name} link cannot change access control while running`);
+    const lines = await this.link.updateAccess(
+      next.targets.map((t) => ({ luns: new Map(), ...accessOf(t, this.unitsByName) })),
+      next.discoveryChap,
+    );
+    this.cfg = next;
+    return lines;
   }
 
   stats(): Record<string, unknown> {
@@ -247,11 +283,27 @@ export function resizeRequest(req: ControlRequest): HostResize {
   return { devices: devices as string[] | undefined, allowShrink: req.shrink === true };
 }
 
+function readOnlyLuns(luns: readonly LunMapping[]): Set<number> {
+  return new Set(luns.filter((l) => l.readOnly).map((l) => l.lun));
+}
+
+/** A target's access rules for its link: ACLs, CHAP, and each ACL entry's own LUN map. */
+function accessOf(t: TargetConfig, units: ReadonlyMap<string, LogicalUnit>): Pick<LinkTarget, 'iqn' | 'acls' | 'chap' | 'views'> {
+  const entries = t.acls !== undefined && t.acls !== 'any' ? t.acls : [];
+  return {
+    iqn: t.iqn,
+    acls: t.acls,
+    chap: t.chap,
+    views: entries.flatMap((a) => (a.luns ? [{ acl: a.initiator, luns: new Map(a.luns.map((l) => [l.lun, units.get(l.device)!])), readOnly: readOnlyLuns(a.luns) }] : [])),
+  };
+}
+
 function servedLun(l: LinkLun, lu: LogicalUnit, via: string, dev: DeviceConfig | undefined): ServedLun {
   const details = lu.describe();
   const file = dev?.file ?? (typeof details.backing === 'string' ? details.backing : undefined);
   const s: ServedLun = { device: lu.name, type: dev?.type ?? lu.type, file, target: l.target, lun: l.lun, url: l.url, via, details };
   if (l.link) s.link = l.link;
+  if (l.acl) s.acl = l.acl;
   return s;
 }
 

@@ -38,6 +38,17 @@ export interface ScsiCommand {
   readonly dataOut?: Buffer;
   /** Aborted by task management (ABORT TASK, LUN RESET, ...) or by nexus loss. */
   readonly signal?: AbortSignal;
+  /**
+   * The initiator reaches this LU through a read-only mapping (an ACL's readOnly): every
+   * medium-modifying command fails with DATA PROTECT / WRITE PROTECTED, MODE SENSE shows WP.
+   */
+  readonly writeProtected?: boolean;
+  /**
+   * For EXTENDED COPY through a target port: which logical units (by NAA designator, VPD 83h)
+   * this nexus may name as copy sources ('read-only') or also destinations ('read-write'). Absent:
+   * every LU of the process that takes part in copies (kernel links route by LU themselves).
+   */
+  readonly copyScope?: (naa: Buffer) => 'read-write' | 'read-only' | undefined;
 }
 
 export interface ScsiResponse {
@@ -126,4 +137,10 @@ export interface ScsiTargetPort {
   taskManagement(fn: TaskManagementFunction, nexus: Nexus, lun: number): Promise<TaskManagementOutcome>;
   nexusLost(nexus: Nexus): void;
   hasLun(lun: number): boolean;
+  /**
+   * Optional, for targets that show initiators different views of the same units: the unit at a
+   * LUN and all units, so task management reaches the same unit under another LUN number.
+   */
+  unitAt?(lun: number): LogicalUnit | undefined;
+  units?(): Iterable<LogicalUnit>;
 }

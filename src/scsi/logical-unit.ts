@@ -192,6 +192,8 @@ export class ScsiLogicalUnit implements LogicalUnit {
   private runEntry(ctx: CommandContext, waited: boolean): Promise<ScsiResponse> {
     const entry = ctx.entry;
     if (entry.medium && this.spec.checkReady) this.spec.checkReady(ctx);
+    // a read-only mapping: the same 07/27/00 a write-protected LU answers, for every writing command
+    if (ctx.cmd.writeProtected && entry.access === 'write') throw new CheckCondition(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
     // Only a wait (async hook) leaves room for an abort before the task set sees the command.
     if (waited && ctx.cmd.signal?.aborted) return Promise.resolve({ status: Status.TASK_ABORTED });
     return this.tasks.run(ctx.cmd.attribute, entry.exclusive === true, () => callEntry(entry, ctx)).then(normalize);

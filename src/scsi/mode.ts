@@ -1,5 +1,5 @@
 // MODE SENSE(6/10) and MODE SELECT(6/10) (SPC-5 §6.13-6.16) over the LU's ModePages.
-import { Asc, Op, SenseKey } from './constants.ts';
+import { Asc, DeviceType, Op, SenseKey } from './constants.ts';
 import { checkReserved, truncate, u16 } from './cdb.ts';
 import { CheckCondition, invalidCdbField, invalidParamField } from './sense.ts';
 import type { PageControl } from './mode-pages.ts';
@@ -60,7 +60,9 @@ export function modeSense(ctx: CommandContext): Buffer {
     const d = src.descriptor();
     bd = llbaa ? longDescriptor(d.blocks, d.blockLength) : shortDescriptor(d.blocks, d.blockLength, src.density?.());
   }
-  const dsp = src ? src.deviceSpecific() : 0;
+  // WP (bit 7 for disks and tapes) also when this nexus's mapping of the LU is read-only
+  const wp = ctx.cmd.writeProtected && (lu.peripheralType === DeviceType.DISK || lu.peripheralType === DeviceType.TAPE) ? 0x80 : 0;
+  const dsp = (src ? src.deviceSpecific() : 0) | wp;
   let header: Buffer;
   if (ten) {
     header = Buffer.alloc(8);

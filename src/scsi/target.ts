@@ -32,11 +32,21 @@ export function encodeLun(lun: number): Buffer {
 export interface ScsiTargetOptions {
   /** Vendor shown in INQUIRY data for absent LUNs. */
   vendor?: string;
+  /** LUNs this target (an initiator's view of it) maps read-only: their commands carry writeProtected. */
+  readOnly?: ReadonlySet<number>;
+}
+
+/** The command with more fields (the original stays untouched, its getters included). */
+function extend(cmd: ScsiCommand, fields: Pick<ScsiCommand, 'writeProtected' | 'copyScope'>): ScsiCommand {
+  const props: PropertyDescriptorMap = {};
+  for (const [k, value] of Object.entries(fields)) props[k] = { value };
+  return Object.create(cmd, props) as ScsiCommand;
 }
 
 export class ScsiTarget implements ScsiTargetPort {
   private readonly luns: Map<number, LogicalUnit>;
   private readonly vendor: string;
+  private readonly readOnly: ReadonlySet<number> | undefined;
 
   constructor(luns: Map<number, LogicalUnit>, options: ScsiTargetOptions = {}) {
     for (const lun of luns.keys()) {
@@ -44,10 +54,19 @@ export class ScsiTarget implements ScsiTargetPort {
     }
     this.luns = luns;
     this.vendor = options.vendor ?? 'FILEIO';
+    this.readOnly = options.readOnly?.size ? options.readOnly : undefined;
   }
 
   hasLun(lun: number): boolean {
     return this.luns.has(lun);
+  }
+
+  unitAt(lun: number): LogicalUnit | undefined {
+    return this.luns.get(lun);
+  }
+
+  units(): Iterable<LogicalUnit> {
+    return this.luns.values();
   }
 
   /**
@@ -69,7 +88,7 @@ export class ScsiTarget implements ScsiTargetPort {
     try {
       if (op === Op.REPORT_LUNS) return this.reportLuns(cmd);
       const lu = this.luns.get(cmd.lun);
-      if (lu) return await lu.execute(cmd);
+      if (lu) return await lu.execute(this.scoped(cmd));
       return this.absentLun(cmd);
     } catch (e) {
       if (e instanceof CheckCondition) return { status: Status.CHECK_CONDITION, sense: this.senseFor(cmd, e) };
@@ -78,6 +97,26 @@ export class ScsiTarget implements ScsiTargetPort {
         sense: fixedSense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE),
       };
     }
+  }
+
+  /**
+   * What a LU needs to know about this target's view: a read-only mapping, and for EXTENDED COPY
+   * the units the initiator may name (this target's, as it maps them), never another target's.
+   */
+  private scoped(cmd: ScsiCommand): ScsiCommand {
+    const readOnly = this.readOnly?.has(cmd.lun) === true;
+    if (cmd.cdb[0] === Op.EXTENDED_COPY) return extend(cmd, { writeProtected: readOnly, copyScope: (naa) => this.copyScope(naa) });
+    return readOnly ? extend(cmd, { writeProtected: true }) : cmd;
+  }
+
+  private copyScope(naa: Buffer): 'read-write' | 'read-only' | undefined {
+    let found: 'read-write' | 'read-only' | undefined;
+    for (const [lun, lu] of this.luns) {
+      if (!(lu instanceof ScsiLogicalUnit) || !lu.spec.identity.naa.equals(naa)) continue;
+      if (!this.readOnly?.has(lun)) return 'read-write';
+      found = 'read-only';
+    }
+    return found;
   }
 
   private senseFor(cmd: ScsiCommand, cc: CheckCondition): Buffer {

@@ -9,6 +9,7 @@ import { Asc, Op, SenseKey } from './constants.ts';
 import { checkReserved, truncate, u16, u32 } from './cdb.ts';
 import { CheckCondition, invalidCdbField, parameterListLength } from './sense.ts';
 import { requireDataOut, usage, type CommandContext, type CommandEntry } from './table.ts';
+import type { ScsiCommand } from './command.ts';
 
 const COPY_ABORTED = 0x0a;
 
@@ -179,8 +180,8 @@ export class CopyManager {
     try {
       for (let i = 0; i < segs.length; i++) {
         const s = segs[i]!;
-        const src = this.resolve(targets, s.src, i);
-        const dst = this.resolve(targets, s.dst, i);
+        const src = this.resolve(targets, s.src, i, ctx.cmd.copyScope, false);
+        const dst = this.resolve(targets, s.dst, i, ctx.cmd.copyScope, true);
         await this.copySegment(src, dst, s, i, result);
         result.segments++;
       }
@@ -193,9 +194,15 @@ export class CopyManager {
     if (usageBits === 0) this.hold(nexusId, listId, result);
   }
 
-  private resolve(targets: Array<{ naa: Buffer }>, index: number, segment: number): CopyEndpoint {
+  private resolve(targets: Array<{ naa: Buffer }>, index: number, segment: number, scope: ScsiCommand['copyScope'], write: boolean): CopyEndpoint {
     const t = targets[index];
     if (!t) throw copyAborted(Asc.COPY_TARGET_DEVICE_NOT_REACHABLE, segment);
+    if (scope) {
+      // only units the initiator's own LUN map shows it; a destination it maps read-only is write protected
+      const access = scope(t.naa);
+      if (!access) throw copyAborted(Asc.UNREACHABLE_COPY_TARGET, segment);
+      if (write && access === 'read-only') throw new CheckCondition(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED, { commandSpecific: segment });
+    }
     if (t.naa.equals(this.self.naa)) return this.self;
     const e = t.naa.length > 0 ? findCopyEndpoint(t.naa) : undefined;
     if (!e) throw copyAborted(Asc.UNREACHABLE_COPY_TARGET, segment);

@@ -20,6 +20,8 @@ interface Variant {
   filter: string;
   /** Extra iscsi-test-cu options. */
   cuArgs?: string[];
+  /** Served through an ACL naming both test initiators, behind CHAP (ours only). */
+  access?: boolean;
 }
 
 export const VARIANTS: Record<string, Variant> = {
@@ -32,7 +34,12 @@ export const VARIANTS: Record<string, Variant> = {
   sanitize: { ours: ['--thin'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL.Sanitize', cuArgs: ['--allow-sanitize'] },
   // the in-process page cache in write-back mode (thin, so UNMAP/WRITE SAME/GET LBA STATUS meet cached pages)
   cache: { ours: ['--thin', '--cache-size', '64M'], tgt: { params: 'thin_provisioning=1' }, filter: 'ALL' },
+  // the LUN behind CHAP and an ACL: both test initiators get it at LUN 0 through their own ACL entry
+  acl: { ours: [], tgt: {}, filter: 'ALL', access: true },
 };
+
+const INITIATORS = ['iqn.2026-11.test:init1', 'iqn.2026-11.test:init2'];
+const CU_CHAP = { user: 'conformance', secret: 'conformance-chap-secret' };
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const IMAGE_BYTES = 1 << 30;
@@ -54,8 +61,15 @@ function sh(cmd: string, args: string[], timeoutMs: number): Promise<{ code: num
 
 /** Serves `image` with our CLI; returns the LUN URL and a stop function. */
 async function startOurs(v: Variant, image: string) {
-  const t = await startTarget([...v.ours, 'conf', image]);
-  return { url: t.served[0].url, stop: async () => void (await t.stop('SIGTERM')) };
+  if (!v.access) {
+    const t = await startTarget([...v.ours, 'conf', image]);
+    return { url: t.served[0].url, stop: async () => void (await t.stop('SIGTERM')) };
+  }
+  const config = join(image, '..', 'acl.json');
+  const acls = INITIATORS.map((initiator) => ({ initiator, luns: [{ lun: 0, device: 'conf' }] }));
+  await writeFile(config, JSON.stringify({ devices: [{ name: 'conf', file: image }], targets: [{ iqn: 'iqn.2026-11.org.fileio-tgt:conf', chap: CU_CHAP, acls }] }));
+  const t = await startTarget([...v.ours, '--config', config], INITIATORS.length);
+  return { url: t.served[0].url.replace('iscsi://', `iscsi://${CU_CHAP.user}%${CU_CHAP.secret}@`), stop: async () => void (await t.stop('SIGTERM')) };
 }
 
 function startTgtVariant(v: Variant, image: string) {
@@ -67,9 +81,10 @@ async function runVariant(impl: 'ours' | 'tgt', name: string, v: Variant): Promi
   const image = join(dir, 'lun.img');
   await writeFile(image, '');
   await truncate(image, IMAGE_BYTES);
+  if (impl === 'tgt' && v.access) return [];
   const target = impl === 'ours' ? await startOurs(v, image) : await startTgtVariant(v, image);
   try {
-    const args = ['-i', 'iqn.2026-11.test:init1', '-I', 'iqn.2026-11.test:init2', '--dataloss', ...(v.cuArgs ?? []), '-t', v.filter, target.url, target.url];
+    const args = ['-i', INITIATORS[0]!, '-I', INITIATORS[1]!, '--dataloss', ...(v.cuArgs ?? []), '-t', v.filter, target.url, target.url];
     const r = await sh('iscsi-test-cu', args, SUITE_TIMEOUT_MS);
     await mkdir(join(ROOT, 'conformance-results'), { recursive: true });
     await writeFile(join(ROOT, 'conformance-results', `${impl}-${name}.log`), r.out);

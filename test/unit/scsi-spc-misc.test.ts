@@ -244,3 +244,37 @@ test('VPD 8Fh third-party copy and RSOC list the new commands', async () => {
   assert.equal(assertGood(await send(lu, rsoc(0x1e, 0, 1), n))[1]! & 0x07, 1, 'no PREVENT ALLOW on a fixed disk');
   void cdb16;
 });
+
+test('EXTENDED COPY through a target port reaches only the LUs it maps; a read-only mapping is write protected', async () => {
+  const t = await import('../helpers/scsi-harness.ts');
+  const { ScsiTarget } = await import('../../src/scsi/target.ts');
+  const dir = await t.tempDir();
+  try {
+    const a = await openDisk(diskConfig({ name: 'va', file: await t.tempImage(dir.dir, 4 * MiB, 'a.img') }));
+    const hidden = await openDisk(diskConfig({ name: 'vhidden', file: await t.tempImage(dir.dir, 4 * MiB, 'h.img') }));
+    const ro = await openDisk(diskConfig({ name: 'vro', file: await t.tempImage(dir.dir, 4 * MiB, 'r.img') }));
+    const n = nexus(1);
+    for (const lu of [a, hidden, ro]) await clearUa(lu, n);
+    const [naaA, naaHidden, naaRo] = [await naaOf(a, n), await naaOf(hidden, n), await naaOf(ro, n)];
+    const secret = Buffer.alloc(512, 0x5e);
+    assertGood(await send(hidden, cdb10(0x2a, 0, 1), n, { dataOut: secret }));
+    // the initiator's view: a at LUN 0 (writable), ro at LUN 1 (read-only); hidden is not mapped
+    const view = new ScsiTarget(new Map([[0, a], [1, ro]]), { readOnly: new Set([1]) });
+    const copy = (tds: Buffer[], seg: Buffer) => {
+      const list = xcopyList(1, 0, tds, [seg]);
+      return send(view, xcopyCdb(list.length), n, { dataOut: list, lun: 0 });
+    };
+    // reading a unit the view does not map: unreachable copy target, nothing copied
+    assertCheck(await copy([targetDescriptor(naaHidden, 512), targetDescriptor(naaA, 512)], b2b(0, 1, 1, 0n, 0n)), 0x0a, 0x08, 0x04);
+    assert.notDeepEqual(assertGood(await send(a, cdb10(0x28, 0, 1), n)), secret, 'the hidden LU\'s data did not leak');
+    // writing into the read-only mapping: DATA PROTECT; copying from it is fine
+    assertCheck(await copy([targetDescriptor(naaA, 512), targetDescriptor(naaRo, 512)], b2b(0, 1, 1, 0n, 0n)), 7, 0x27, 0);
+    assertGood(await copy([targetDescriptor(naaRo, 512), targetDescriptor(naaA, 512)], b2b(0, 1, 1, 0n, 5n)));
+    // the LU itself, without a port in front (kernel links), still reaches every copy endpoint
+    const list = xcopyList(2, 0, [targetDescriptor(naaHidden, 512), targetDescriptor(naaA, 512)], [b2b(0, 1, 1, 0n, 9n)]);
+    assertGood(await send(a, xcopyCdb(list.length), n, { dataOut: list }));
+    for (const lu of [a, hidden, ro]) await lu.close();
+  } finally {
+    await dir.cleanup();
+  }
+});

@@ -11,6 +11,7 @@ import type { HandlerRegistry } from '../registry.ts';
 import { chooseLink, probeKernel } from '../../links/select.ts';
 import type { IscsiLink } from '../../links/iscsi/link.ts';
 import { planThreads } from './plan.ts';
+import { isLoopback, nameOnlyAcls, reloadProblem } from '../acl.ts';
 import { TargetThread } from './target-thread.ts';
 
 export interface ServeOptions extends HostOptions {
@@ -23,6 +24,8 @@ export interface ServeOptions extends HostOptions {
 
 /** Starts serving `cfg`: on one thread, or on several when the iSCSI target has targets to spread. */
 export async function startServing(cfg: ServeConfig, registry: HandlerRegistry, log: Logger, o: ServeOptions = {}): Promise<Serving> {
+  const byName = isLoopback(cfg.portal.host) ? [] : nameOnlyAcls(cfg.targets);
+  if (byName.length) log('warn', `ACL entries without CHAP trust the initiator name alone (anyone on the network can claim it): ${byName.join(', ')}`);
   const wanted = o.threads === 'auto' || o.threads === undefined ? os.availableParallelism() : o.threads;
   if (wanted <= 1 || cfg.targets.length <= 1 || cfg.link === 'tcmu' || cfg.link === 'scst_user') return Host.start(cfg, registry, log, o);
   const choice = chooseLink(cfg.link, o.probe ?? probeKernel());
@@ -38,9 +41,11 @@ export class HostGroup implements Serving {
   private readonly local: Host;
   private readonly threads: TargetThread[];
   private readonly order: Map<string, number>;
+  private cfg: ServeConfig;
   private closing: Promise<void> | undefined;
 
   private constructor(cfg: ServeConfig, local: Host, threads: TargetThread[]) {
+    this.cfg = cfg;
     this.local = local;
     this.threads = threads;
     this.order = new Map(cfg.targets.map((t, i) => [t.iqn, i]));
@@ -66,7 +71,7 @@ export class HostGroup implements Serving {
         ...o,
         control: false,
         iscsi: {
-          remoteTargets: others.flatMap((c) => c.targets.map((t) => ({ iqn: t.iqn, alias: t.alias }))),
+          remoteTargets: others.flatMap((c) => c.targets.map((t) => ({ iqn: t.iqn, alias: t.alias, access: { acls: t.acls, chap: t.chap } }))),
           route: (name) => {
             const t = owner.get(name.toLowerCase());
             return t && ((fd, received) => t.handOver(fd, received));
@@ -125,6 +130,19 @@ export class HostGroup implements Serving {
     const t = this.threads.find((x) => x.hasDevice(device));
     if (!t) throw new Error(`no device ${JSON.stringify(req.device)} (devices: ${[...new Set(this.served.map((s) => s.device))].join(', ')})`);
     return (await t.request(req)) as Record<string, unknown>;
+  }
+
+  /** New ACLs and CHAP (SIGHUP): every thread checks and applies its targets' share. */
+  async reloadAccess(cfg: ServeConfig): Promise<string[]> {
+    const problem = reloadProblem(this.cfg, cfg);
+    if (problem) throw new Error(problem);
+    const share = (iqns: readonly string[]): ServeConfig => ({ ...cfg, targets: cfg.targets.filter((t) => iqns.includes(t.iqn)) });
+    const mine = this.localTargets();
+    const all = await Promise.all([this.local.reloadAccess(share(mine)), ...this.threads.map((t) => t.request({ cmd: 'access', cfg: share(t.targets) }) as Promise<string[]>)]);
+    const remote = cfg.targets.filter((t) => !mine.includes(t.iqn)).map((t) => ({ iqn: t.iqn, alias: t.alias, access: { acls: t.acls, chap: t.chap } }));
+    (this.local.link as IscsiLink).setRemoteTargets(remote);
+    this.cfg = cfg;
+    return all.flat();
   }
 
   async resize(o: HostResize = {}): Promise<string[]> {

@@ -4,6 +4,10 @@ import type { ControlRequest } from '../control.ts';
 import type { ServedLun } from '../host.ts';
 import type { LogLevel } from '../../handlers/contract.ts';
 
+/** What the listening thread asks a target thread besides control requests. */
+/** A control request (status, media, resize), or new access rules (SIGHUP). */
+export type ThreadRequest = ControlRequest | { cmd: 'access'; cfg: ServeConfig };
+
 /** workerData of a target thread. */
 export interface ThreadInit {
   /** Its targets and their devices (planThreads). */
@@ -16,7 +20,7 @@ export interface ThreadInit {
 
 export type ToThread =
   | { type: 'connection'; fd: number; received: Uint8Array }
-  | { type: 'request'; id: number; req: ControlRequest }
+  | { type: 'request'; id: number; req: ThreadRequest }
   | { type: 'close'; timeoutMs: number };
 
 export type FromThread =

@@ -3,6 +3,7 @@
 // a device, or whose devices name each other (a changer and its drives), go together. Groups are
 // dealt out largest first to the thread with the fewest LUNs so far.
 import type { ServeConfig, TargetConfig } from '../config.ts';
+import { targetDevices } from '../acl.ts';
 
 /** The targets (and their devices, in config order) of each thread; at most `threads` of them, none empty. */
 export function planThreads(cfg: ServeConfig, threads: number): ServeConfig[] {
@@ -18,7 +19,7 @@ export function planThreads(cfg: ServeConfig, threads: number): ServeConfig[] {
   return bins.map((b) => {
     // targets in config order, devices in config order (a changer after its drives, as given)
     const targets = cfg.targets.filter((t) => b.targets.includes(t));
-    const names = new Set(targets.flatMap((t) => t.luns.map((l) => l.device)));
+    const names = new Set(targets.flatMap(targetDevices));
     for (const d of cfg.devices) if (names.has(d.name)) for (const r of referencedDevices(d.options)) names.add(r);
     return { ...cfg, targets, devices: cfg.devices.filter((d) => names.has(d.name)) };
   });
@@ -35,9 +36,9 @@ function targetGroups(cfg: ServeConfig): TargetConfig[][] {
     else parent[find(o)] = find(t);
   };
   cfg.targets.forEach((t, i) => {
-    for (const l of t.luns) {
-      join(l.device, i);
-      const dev = cfg.devices.find((d) => d.name === l.device);
+    for (const device of targetDevices(t)) {
+      join(device, i);
+      const dev = cfg.devices.find((d) => d.name === device);
       for (const r of referencedDevices(dev?.options)) join(r, i);
     }
   });
@@ -56,5 +57,5 @@ function referencedDevices(options: Record<string, unknown> | undefined): string
 }
 
 function lunCount(targets: readonly TargetConfig[]): number {
-  return targets.reduce((n, t) => n + t.luns.length, 0);
+  return targets.reduce((n, t) => n + targetDevices(t).length, 0);
 }

@@ -6,7 +6,7 @@ import { StartupError } from '../errors.ts';
 import type { ControlRequest } from '../control.ts';
 import type { ServedLun } from '../host.ts';
 import type { Logger } from '../log.ts';
-import type { FromThread, ThreadInit, ToThread } from './messages.ts';
+import type { FromThread, ThreadInit, ThreadRequest, ToThread } from './messages.ts';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 /** How long close() waits past the devices' own timeout before it stops the thread. */
@@ -66,7 +66,7 @@ export class TargetThread {
     return true;
   }
 
-  request(req: ControlRequest): Promise<unknown> {
+  request(req: ThreadRequest): Promise<unknown> {
     if (!this.alive) return Promise.reject(new Error(`the thread serving ${this.targets.join(', ')} is not running`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

@@ -6,6 +6,7 @@ import { Host } from '../host.ts';
 import { HandlerRegistry } from '../registry.ts';
 import { IscsiLink } from '../../links/iscsi/link.ts';
 import type { FromThread, ThreadInit, ToThread } from './messages.ts';
+import type { ServeConfig } from '../config.ts';
 
 const port = parentPort!;
 const init = workerData as ThreadInit;
@@ -33,7 +34,8 @@ async function run(): Promise<void> {
         link.adopt(m.fd, Buffer.from(m.received.buffer, m.received.byteOffset, m.received.byteLength));
         return;
       case 'request': {
-        const answer = host.handleControl(m.req); // status, media, resize
+        const req = m.req;
+        const answer = req.cmd === 'access' ? host.reloadAccess(req.cfg as ServeConfig) : host.handleControl(req); // status, media, resize
         answer.then(
           (result) => post({ type: 'reply', id: m.id, ok: true, result }),
           (e: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (e as Error).message }),

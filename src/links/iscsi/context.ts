@@ -1,6 +1,8 @@
 // What connections need from the server: options, targets, the session registry, logging
 // and counters. Implemented by IscsiServer; tests can provide their own.
 
+import type { ChapCredentials } from '../../host/acl.ts';
+import type { AccessRules, LoginThrottle } from './access.ts';
 import type { TargetOffer } from './keys.ts';
 import type { IscsiSession, TargetEntry } from './session.ts';
 
@@ -61,12 +63,18 @@ export function newCounters(): Counters {
 export interface TargetName {
   readonly iqn: string;
   readonly alias?: string | undefined;
+  /** Its ACLs: SendTargets lists a target only to initiators that may log in to it. */
+  readonly access?: AccessRules | undefined;
 }
 
 export interface ServerContext {
   readonly options: ConnectionOptions;
   readonly counters: Counters;
   readonly closing: boolean;
+  /** CHAP for discovery sessions; absent: discovery needs none. */
+  readonly discoveryChap?: ChapCredentials | undefined;
+  /** Failed authentications per initiator name (slows down guessing). */
+  readonly throttle: LoginThrottle;
   log: LogFn;
   findTarget(name: string): TargetEntry | undefined;
   /** Every target of the portal, served here or by another thread (SendTargets lists them all). */
@@ -92,5 +100,7 @@ export interface ServerContext {
 /** The part of a connection the server keeps per session. */
 export interface SessionOwner {
   drop(reason: string): void;
+  /** Lets its tasks finish until the deadline, aborts the rest, asks the initiator to leave, closes. */
+  shutdown(deadline: number): Promise<void>;
   readonly closedPromise: Promise<void>;
 }

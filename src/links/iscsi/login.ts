@@ -4,6 +4,7 @@
 import { LoginStatus, Stage, snAdd } from './constants.ts';
 import type { IscsiConnection } from './connection.ts';
 import { LoginNegotiator } from './negotiation.ts';
+import { admitLogin, authDescription, type LoginAccess } from './access.ts';
 import { isidHex, makeNexus } from './nexus.ts';
 import { encodeLoginResponse } from './pdu-out.ts';
 import type { LoginRequestPdu } from './pdu.ts';
@@ -22,6 +23,8 @@ export class LoginPhase {
   private isid: Buffer | undefined;
   private tsih = 0;
   private failed = false;
+  /** The ACL entry and authenticator the login was admitted with. */
+  private access: LoginAccess | undefined;
 
   constructor(conn: IscsiConnection) {
     this.conn = conn;
@@ -30,6 +33,8 @@ export class LoginPhase {
       offer: ctx.options.offer,
       portalGroupTag: ctx.options.portalGroupTag,
       findTarget: (name) => ctx.findTarget(name),
+      admit: (initiator, type, target) =>
+        admitLogin(initiator, type, target && ctx.findTarget(target.iqn)?.access, ctx.discoveryChap, ctx.throttle, (a) => (this.access = a)),
     });
   }
 
@@ -117,6 +122,9 @@ export class LoginPhase {
     }
     const params = { ...n.params };
     const tsih = ctx.allocTsih();
+    const access = this.access;
+    const auth = authDescription(access?.chap);
+    ctx.throttle.succeeded(n.initiatorName);
     const session = new IscsiSession({
       tsih,
       isid,
@@ -124,6 +132,10 @@ export class LoginPhase {
       type: n.sessionType,
       target: entry,
       nexus: entry ? makeNexus(n.initiatorName, isid, entry.iqn, ctx.options.portalGroupTag) : undefined,
+      port: entry && access ? (entry.views?.get(access.acl) ?? entry.port) : entry?.port,
+      acl: access?.acl ?? 'open',
+      auth,
+      credentials: access?.credentials,
       params,
       key,
       cmdSN: conn.loginCmdSN,
@@ -136,7 +148,7 @@ export class LoginPhase {
     ctx.counters.sessionsTotal++;
     conn.log(
       'info',
-      `login complete: ${n.sessionType} session${entry ? ` to ${entry.iqn}` : ''}, ISID 0x${isidHex(isid)}, ` +
+      `login complete: ${n.sessionType} session${entry ? ` to ${entry.iqn}` : ''} for ${n.initiatorName} (ACL ${access?.acl ?? 'open'}, auth ${auth}), ISID 0x${isidHex(isid)}, ` +
         `digests H=${params.headerDigest ? 'CRC32C' : 'None'} D=${params.dataDigest ? 'CRC32C' : 'None'}, ` +
         `MRDSL ${params.maxRecvDataSegmentLength}/${params.maxXmitDataSegmentLength}, ` +
         `burst ${params.firstBurstLength}/${params.maxBurstLength}, InitialR2T=${params.initialR2T ? 'Yes' : 'No'}, ` +
@@ -188,7 +200,10 @@ export class LoginPhase {
     this.failed = true;
     const conn = this.conn;
     conn.ctx.counters.loginFailures++;
-    conn.log('warn', `login failed (0x${status.toString(16).padStart(4, '0')}): ${reason}`);
+    const who = this.negotiator.initiatorName;
+    // a failed CHAP exchange (wrong secret or user, no CHAP offered) counts toward the slow-down
+    if (status === LoginStatus.AuthFailure && this.access?.chap && who) conn.ctx.throttle.failed(who);
+    conn.log('warn', `login failed (0x${status.toString(16).padStart(4, '0')})${who ? ` for ${who}` : ''}: ${reason}`);
     this.respond(pdu, { transit: false, csg: pdu.csg, nsg: 0, cont: false, status });
     conn.end();
   }

@@ -1,6 +1,6 @@
 // Login negotiation as a pure state machine (RFC 7143 §6, §11.12-13): stages (CSG/NSG, T bit),
-// the leading-login keys (InitiatorName, TargetName, SessionType), the security stage (AuthMethod;
-// an authenticator hook is the place for CHAP) and operational keys via keys.ts.
+// the leading-login keys (InitiatorName, TargetName, SessionType), the admission hook (ACLs), the
+// security stage (AuthMethod; authenticators such as chap.ts) and operational keys via keys.ts.
 // Session-level checks (TSIH, reinstatement, connection counts) belong to the caller.
 
 import { LoginStatus, Stage } from './constants.ts';
@@ -27,8 +27,11 @@ export type SessionType = 'Normal' | 'Discovery';
 export interface Authenticator {
   readonly method: string;
   /** Handles the keys of one security-stage PDU; returns answers, or a login status on failure. */
-  step(keys: readonly KeyValue[]): { answers: KeyValue[]; authenticated: boolean } | { status: number };
+  step(keys: readonly KeyValue[]): { answers: KeyValue[]; authenticated: boolean } | { status: number; reason?: string };
 }
+
+/** What admit() decides once the leading keys are known: refused, or the methods this login may use. */
+export type Admission = { status: number; reason: string } | { authenticators: readonly Authenticator[] };
 
 export interface LoginConfig {
   offer: TargetOffer;
@@ -36,6 +39,12 @@ export interface LoginConfig {
   findTarget(name: string): TargetDescriptor | undefined;
   /** Authentication methods in order of preference; empty or absent = AuthMethod=None only. */
   authenticators?: readonly Authenticator[];
+  /**
+   * Access control: called once per login with the initiator, session type and target of the
+   * first request. A refusal fails the login (02/02); otherwise its authenticators replace the
+   * ones above for this login.
+   */
+  admit?(initiatorName: string, type: SessionType, target: TargetDescriptor | undefined): Admission;
 }
 
 export interface LoginRequestInput {
@@ -68,6 +77,7 @@ export class LoginNegotiator {
   private first = true;
   private declaredOperational = false;
   private auth: Authenticator | undefined;
+  private authenticators: readonly Authenticator[] | undefined;
   private authenticated = false;
   sessionType: SessionType = 'Normal';
   initiatorName = '';
@@ -77,6 +87,7 @@ export class LoginNegotiator {
 
   constructor(cfg: LoginConfig) {
     this.cfg = cfg;
+    this.authenticators = cfg.authenticators;
   }
 
   /** Handles one complete Login Request (continuations already joined). */
@@ -111,6 +122,11 @@ export class LoginNegotiator {
         answers.push(['TargetPortalGroupTag', String(this.cfg.portalGroupTag)]);
         if (t.alias) answers.push(['TargetAlias', t.alias]);
       }
+      if (this.cfg.admit) {
+        const a = this.cfg.admit(this.initiatorName, st, this.target);
+        if ('status' in a) return fail(a.status, a.reason);
+        this.authenticators = a.authenticators;
+      }
       this.first = false;
     }
 
@@ -124,7 +140,9 @@ export class LoginNegotiator {
     if (req.transit && (req.nsg <= req.csg || req.nsg === 2)) {
       return fail(LoginStatus.InitiatorError, `invalid transition ${req.csg} -> ${req.nsg}`);
     }
-    if (this.stage === Stage.Security && req.csg === Stage.Operational && this.auth && !this.authenticated) {
+    // §12.1: no stage but the security stage before the required authentication completed,
+    // whether or not the initiator ever started it.
+    if (req.csg !== Stage.Security && this.requiresAuth() && !this.authenticated) {
       return fail(LoginStatus.AuthFailure, 'operational stage before authentication completed');
     }
     this.stage = req.csg;
@@ -161,7 +179,7 @@ export class LoginNegotiator {
 
     if (req.csg === Stage.Security && this.auth) {
       const r = this.auth.step(securityKeys);
-      if ('status' in r) return fail(r.status, `authentication (${this.auth.method}) failed`);
+      if ('status' in r) return fail(r.status, `authentication (${this.auth.method}) failed${r.reason ? `: ${r.reason}` : ''}`);
       answers.push(...r.answers);
       this.authenticated = r.authenticated;
       if (req.transit && !this.authenticated) {
@@ -199,12 +217,12 @@ export class LoginNegotiator {
   }
 
   private requiresAuth(): boolean {
-    const a = this.cfg.authenticators;
+    const a = this.authenticators;
     return !!a && a.length > 0 && !a.some((x) => x.method === 'None');
   }
 
   private chooseAuth(offered: string[]): string | undefined {
-    const ours = this.cfg.authenticators && this.cfg.authenticators.length ? this.cfg.authenticators : undefined;
+    const ours = this.authenticators && this.authenticators.length ? this.authenticators : undefined;
     if (!ours) return offered.includes('None') ? 'None' : undefined;
     for (const m of offered) {
       const a = ours.find((x) => x.method === m);

@@ -228,7 +228,7 @@ function execute(conn: IscsiConnection, task: Task): void {
   const cmd = new TaskCommand(task, s.nexus!, pdu.write ? (task.writer!.data ?? NO_DATA) : undefined);
   let p: Promise<ScsiResponse>;
   try {
-    p = s.target!.port.execute(cmd);
+    p = s.port!.execute(cmd);
   } catch (e) {
     p = Promise.reject(e);
   }

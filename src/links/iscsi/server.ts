@@ -9,11 +9,17 @@ import { adoptForReads, socketFromFd, type SocketSource } from './socket-reads.t
 import { close as closeFd } from '../../ffi/libc.ts';
 import { DEFAULT_OFFER, type DigestName, type TargetOffer } from './keys.ts';
 import type { IscsiSession, TargetEntry } from './session.ts';
+import { LoginThrottle, revoked, type AccessRules, type ThrottleOptions } from './access.ts';
+import type { ChapCredentials } from '../../host/acl.ts';
 
 export interface IscsiTargetConfig {
   iqn: string;
   alias?: string | undefined;
   port: ScsiTargetPort;
+  /** ACLs and CHAP (absent: any initiator, no authentication). */
+  access?: AccessRules | undefined;
+  /** The LUN view of each ACL entry that has its own map, by its initiator name or pattern. */
+  views?: ReadonlyMap<string, ScsiTargetPort> | undefined;
 }
 
 export interface IscsiServerOptions {
@@ -50,6 +56,10 @@ export interface IscsiServerOptions {
   remoteTargets?: readonly TargetName[];
   /** Where a login to a remote target goes (see ServerContext.route). */
   route?: (targetName: string) => ((fd: number, received: Buffer) => boolean) | undefined;
+  /** CHAP for discovery sessions. */
+  discoveryChap?: ChapCredentials | undefined;
+  /** The slow-down of repeated failed authentications per initiator name. */
+  throttle?: ThrottleOptions;
 }
 
 export interface IscsiServerStats {
@@ -58,7 +68,7 @@ export interface IscsiServerStats {
   connections: number;
   tasksInFlight: number;
   counters: Counters;
-  perSession: Array<{ tsih: number; initiator: string; isid: string; target: string | null; type: string; tasks: number }>;
+  perSession: Array<{ tsih: number; initiator: string; isid: string; target: string | null; type: string; acl: string; auth: string; tasks: number }>;
 }
 
 function checkRange(name: string, v: number, lo: number, hi: number): number {
@@ -77,16 +87,20 @@ export class IscsiServer {
   private server: net.Server | undefined;
   private address: { host: string; port: number } | undefined;
   private nextTsih = 1;
+  private discoveryChap: ChapCredentials | undefined;
+  private remoteTargets: readonly TargetName[];
   private closing = false;
   private closed: Promise<void> | undefined;
   readonly counters: Counters = newCounters();
 
   constructor(opts: IscsiServerOptions) {
     this.opts = opts;
+    this.discoveryChap = opts.discoveryChap;
+    this.remoteTargets = opts.remoteTargets ?? [];
     for (const t of opts.targets) {
       const k = t.iqn.toLowerCase();
       if (this.targetMap.has(k)) throw new Error(`target ${t.iqn} is configured twice`);
-      this.targetMap.set(k, { iqn: t.iqn, alias: t.alias, port: t.port });
+      this.targetMap.set(k, { iqn: t.iqn, alias: t.alias, port: t.port, access: t.access, views: t.views });
     }
     const offer: TargetOffer = {
       maxRecvDataSegmentLength: checkRange('maxRecvDataSegmentLength', opts.maxRecvDataSegmentLength ?? DEFAULT_OFFER.maxRecvDataSegmentLength, 512, 0xffffff),
@@ -120,6 +134,10 @@ export class IscsiServer {
       get closing() {
         return self.closing;
       },
+      get discoveryChap() {
+        return self.discoveryChap;
+      },
+      throttle: new LoginThrottle(opts.throttle),
       log: (level, msg) => {
         try {
           log(level, msg);
@@ -128,7 +146,7 @@ export class IscsiServer {
         }
       },
       findTarget: (name) => this.targetMap.get(name.toLowerCase()),
-      targets: () => [...this.targetMap.values(), ...(opts.remoteTargets ?? [])],
+      targets: () => [...this.targetMap.values(), ...this.remoteTargets],
       route: opts.route,
       sessionsOf: (target) => [...this.sessionsByTsih.values()].map((x) => x.session).filter((s) => s.target === target && !s.closed),
       sessionByTsih: (tsih) => this.sessionsByTsih.get(tsih)?.session,
@@ -203,6 +221,41 @@ export class IscsiServer {
     return this.closed;
   }
 
+  /**
+   * New access rules for a target (a reloaded config): new logins follow them at once; a live
+   * session they no longer admit as it was admitted is closed, its tasks finished (up to
+   * `graceMs`) or aborted. Resolves with one line per closed session.
+   */
+  async updateAccess(iqn: string, access: AccessRules, views: ReadonlyMap<string, ScsiTargetPort>, graceMs = 5000): Promise<string[]> {
+    const entry = this.targetMap.get(iqn.toLowerCase());
+    if (!entry) throw new Error(`no target ${iqn}`);
+    entry.access = access;
+    entry.views = views;
+    const closing: Array<Promise<void>> = [];
+    const lines: string[] = [];
+    for (const { session, owner } of [...this.sessionsByTsih.values()]) {
+      if (session.target !== entry || session.closed) continue;
+      const why = revoked(session, access, (acl) => views.get(acl) ?? entry.port);
+      if (!why) continue;
+      const line = `closing session ${session.tsih} of ${session.initiatorName} to ${entry.iqn}: ${why}`;
+      this.ctx.log('warn', `iscsi ${line}`);
+      lines.push(line);
+      closing.push(owner.shutdown(Date.now() + graceMs));
+    }
+    await Promise.all(closing);
+    return lines;
+  }
+
+  /** CHAP for discovery sessions from now on. */
+  setDiscoveryChap(chap: ChapCredentials | undefined): void {
+    this.discoveryChap = chap;
+  }
+
+  /** The other threads' targets (with their access rules), for SendTargets. */
+  setRemoteTargets(targets: readonly TargetName[]): void {
+    this.remoteTargets = targets;
+  }
+
   stats(): IscsiServerStats {
     const sessions = [...this.sessionsByTsih.values()].map((x) => x.session);
     return {
@@ -217,6 +270,8 @@ export class IscsiServer {
         isid: s.isid.toString('hex'),
         target: s.target?.iqn ?? null,
         type: s.type,
+        acl: s.acl,
+        auth: s.auth,
         tasks: s.tasks.size,
       })),
     };
@@ -262,11 +317,11 @@ export class IscsiServer {
     if (e && e.session === session) this.sessionsByTsih.delete(session.tsih);
     if (this.sessionsByKey.get(session.key) === session) this.sessionsByKey.delete(session.key);
     const nexus = session.nexus;
-    const target = session.target;
+    const port = session.port; // the initiator's view: the units its nexus reached
     const p: Promise<void> = withTimeout(Promise.all(pending), this.ctx.options.taskWaitTimeout).then(() => {
-      if (nexus && target) {
+      if (nexus && port) {
         try {
-          target.port.nexusLost(nexus);
+          port.nexusLost(nexus);
         } catch (err) {
           this.ctx.log('error', `nexusLost(${nexus.id}) threw: ${(err as Error).message}`);
         }

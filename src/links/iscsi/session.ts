@@ -7,11 +7,17 @@ import type { SessionParams } from './keys.ts';
 import type { SessionType } from './negotiation.ts';
 import type { ScsiCommandPdu } from './pdu.ts';
 import type { WriteCollector } from './write-data.ts';
+import type { AccessRules } from './access.ts';
+import type { ChapCredentials } from '../../host/acl.ts';
 
 export interface TargetEntry {
   readonly iqn: string;
   readonly alias?: string | undefined;
   readonly port: ScsiTargetPort;
+  /** Who may log in (absent: anyone) and with what CHAP; replaced when the config is reloaded. */
+  access?: AccessRules | undefined;
+  /** The LUN view of each ACL entry with a map of its own (by its initiator name or pattern); others use `port`. */
+  views?: ReadonlyMap<string, ScsiTargetPort> | undefined;
 }
 
 /**
@@ -95,6 +101,14 @@ export class IscsiSession {
   readonly type: SessionType;
   readonly target: TargetEntry | undefined;
   readonly nexus: Nexus | undefined;
+  /** The initiator's view of the target: its ACL entry's LUN map (normal sessions). */
+  readonly port: ScsiTargetPort | undefined;
+  /** The ACL entry that admitted it ('open', 'any', 'discovery', or an initiator name or pattern). */
+  readonly acl: string;
+  /** How it authenticated: 'None' or 'CHAP (SHA-256, mutual)'. */
+  readonly auth: string;
+  /** The CHAP credentials it proved, if any (compared when the config is reloaded; never shown). */
+  readonly credentials: ChapCredentials | undefined;
   readonly params: SessionParams;
   /** Key for reinstatement: same initiator, ISID and target. */
   readonly key: string;
@@ -115,6 +129,10 @@ export class IscsiSession {
     type: SessionType;
     target: TargetEntry | undefined;
     nexus: Nexus | undefined;
+    port?: ScsiTargetPort | undefined;
+    acl?: string;
+    auth?: string;
+    credentials?: ChapCredentials | undefined;
     params: SessionParams;
     key: string;
     cmdSN: number;
@@ -126,6 +144,10 @@ export class IscsiSession {
     this.type = init.type;
     this.target = init.target;
     this.nexus = init.nexus;
+    this.port = init.port ?? init.target?.port;
+    this.acl = init.acl ?? 'open';
+    this.auth = init.auth ?? 'None';
+    this.credentials = init.credentials;
     this.params = init.params;
     this.key = init.key;
     this.queueDepth = Math.max(1, init.queueDepth);

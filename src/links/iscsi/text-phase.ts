@@ -8,6 +8,7 @@ import { parseNumber } from './keys.ts';
 import { encodeTextResponse } from './pdu-out.ts';
 import type { TextRequestPdu } from './pdu.ts';
 import type { TargetName } from './context.ts';
+import { mayList } from './access.ts';
 import { encodeTextKeys, parseTextKeys, TextAccumulator, TextFormatError, TextSender, type KeyValue } from './text.ts';
 
 export class TextPhase {
@@ -137,14 +138,16 @@ export class TextPhase {
     const s = conn.session!;
     const ctx = conn.ctx;
     let list: readonly TargetName[];
+    // Only the targets this initiator may log in to (its ACL entries), wherever they are served.
+    const permitted = () => ctx.targets().filter((t) => mayList(t.access ?? {}, s.initiatorName));
     if (value === 'All') {
-      list = s.type === 'Discovery' ? ctx.targets() : s.target ? [s.target] : [];
+      list = s.type === 'Discovery' ? permitted() : s.target ? [s.target] : [];
     } else if (value === '') {
       if (s.type === 'Discovery') return [['SendTargets', 'Reject']];
       list = s.target ? [s.target] : [];
     } else {
       const name = value.toLowerCase();
-      list = ctx.targets().filter((t) => t.iqn.toLowerCase() === name);
+      list = permitted().filter((t) => t.iqn.toLowerCase() === name);
     }
     const local = conn.socket.localAddress ?? '127.0.0.1';
     const host = local.includes(':') && !local.startsWith('::ffff:') ? `[${local}]` : local.replace(/^::ffff:/, '');

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { applyLioAccess, removeAcls, type LioAccess } from './lio-acl.ts';
 
 export const CONFIGFS = '/sys/kernel/config';
 export const TARGET = `${CONFIGFS}/target`;
@@ -208,6 +209,8 @@ export interface ExportSpec {
   luns: ExportLun[];
   /** LIO iSCSI portal (host, port). */
   portal?: { host: string; port: number };
+  /** iscsi: who may log in (absent: demo mode, any initiator); its luns name the TPG's LUNs by device. */
+  access?: LioAccess;
 }
 
 export interface Export {
@@ -246,11 +249,8 @@ export async function createExport(spec: ExportSpec): Promise<Export> {
     const portal = spec.portal ?? { host: '127.0.0.1', port: 3260 };
     npPath = `${tpgPath}/np/${portalDir(portal)}`;
     if (!existsSync(npPath)) await mkdir(npPath);
-    // Demo mode: no CHAP, ACLs generated for any initiator, writable.
-    await writeFile(`${tpgPath}/attrib/authentication`, '0');
-    await writeFile(`${tpgPath}/attrib/generate_node_acls`, '1');
-    await writeFile(`${tpgPath}/attrib/cache_dynamic_acls`, '1');
-    await writeFile(`${tpgPath}/attrib/demo_mode_write_protect`, '0');
+    // demo mode (any initiator), or the config's node ACLs and CHAP (lio-acl.ts)
+    await applyLioAccess(tpgPath, { acls: spec.access?.acls, chap: spec.access?.chap, luns: spec.access?.luns ?? [] });
     await writeFile(`${tpgPath}/enable`, '1');
   }
   return { kind: spec.kind, wwnPath, tpgPath, luns, npPath };
@@ -289,7 +289,10 @@ export async function addExportLun(ex: Export, l: ExportLun): Promise<Export> {
 
 /** Tears the export down in reverse order. LUN unlinks may send commands to us: keep serving. */
 export async function removeExport(ex: Export): Promise<void> {
-  if (ex.kind === 'iscsi') await writeFile(`${ex.tpgPath}/enable`, '0').catch(() => {});
+  if (ex.kind === 'iscsi') {
+    await writeFile(`${ex.tpgPath}/enable`, '0').catch(() => {});
+    await removeAcls(ex.tpgPath); // their mapped LUNs hold the TPG's
+  }
   for (const l of ex.luns) {
     await unlink(l.link).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
@@ -306,15 +309,17 @@ export async function removeExport(ex: Export): Promise<void> {
 
 /** Unlinks one stale LUN symlink and its lun_N directory, and the TPG/WWN when empty. */
 export async function removeLunLink(link: string): Promise<void> {
-  await unlink(link).catch(() => {});
   const lunPath = resolve(link, '..');
-  await rmdirIfPresent(lunPath).catch(() => {});
   const tpgPath = resolve(lunPath, '../..');
+  // node ACLs that map this LUN keep it: a re-created export writes them again
+  if (tpgPath.includes('/iscsi/')) await removeAcls(tpgPath).catch(() => {});
+  await unlink(link).catch(() => {});
+  await rmdirIfPresent(lunPath).catch(() => {});
   if ((await tryList(`${tpgPath}/lun`)).length === 0) {
     if (tpgPath.includes('/iscsi/')) {
       await writeFile(`${tpgPath}/enable`, '0').catch(() => {});
       for (const np of await tryList(`${tpgPath}/np`)) await rmdirIfPresent(`${tpgPath}/np/${np}`).catch(() => {});
-      for (const acl of await tryList(`${tpgPath}/acls`)) await rmdirIfPresent(`${tpgPath}/acls/${acl}`).catch(() => {});
+      await removeAcls(tpgPath).catch(() => {});
     }
     await rmdirIfPresent(tpgPath).catch(() => {});
     await rmdirIfPresent(resolve(tpgPath, '..')).catch(() => {});

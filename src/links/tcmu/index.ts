@@ -138,6 +138,11 @@ export class TcmuLink implements Link {
           iqn: t.iqn,
           luns: [...t.luns].map(([lun, lu]) => ({ lun, backstore: this.#served.get(lu.name)!.backstore })),
           portal: this.#o.portal,
+          access: {
+            acls: t.acls,
+            chap: t.chap,
+            luns: [...t.luns].map(([lun, lu]) => ({ lun, device: lu.name, ...(t.readOnly?.has(lun) ? { readOnly: true } : {}) })),
+          },
         };
         for (const lu of t.luns.values()) await this.#loadInitiatorDriver(spec, lu);
         const ex = await createExport(spec);
