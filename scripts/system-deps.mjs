@@ -33,6 +33,13 @@ export const VM_TEST_PACKAGES = {
   tar: '/usr/bin/tar',
   // the CD/DVD suite (test/vm/cdrom.test.ts): util-linux's eject against sr in the guest
   eject: '/usr/bin/eject',
+  // the scst_user disk suite (test/vm/scst.test.ts): a concurrent libaio workload with crc32c
+  // verification against the /dev/sdX SCST's scst_local makes of our disk
+  fio: '/usr/bin/fio',
+  // ... and a device-mapper device over a loop device, suspended so that a read blocks inside
+  // the LU while SCST aborts it (ABORT TASK)
+  dmsetup: '/sbin/dmsetup',
+  mount: '/sbin/losetup',
 };
 
 export function missingPackages(packages) {

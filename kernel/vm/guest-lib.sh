@@ -16,6 +16,11 @@ step() { # step NAME STATUS DETAIL...
   echo "STEP $name $st $t $*" | tee -a "$STEPS"
 }
 log() { echo "--- $*"; }
+# What the kernel must never log during a test, in its own words: 'BUG:' (also 'watchdog: BUG:
+# soft lockup'), 'Oops', 'WARNING:' (and SCST's ***WARNING***), a general protection fault, and
+# khungtaskd's 'INFO: task NAME:PID blocked for more than N seconds' with its hung_task hint.
+KERNEL_BAD='BUG|Oops|WARNING|hung task|hung_task|blocked for more than|general protection'
+
 
 # start_target LOGFILE ARGS...: starts the CLI in the background, waits for its serving line
 # (SERVING_COUNT=N: for N serving lines; START_TRIES: polls 0.1 s apart, 600 by default).

@@ -8,10 +8,6 @@
 # protection fault since the previous check.
 SCST_SYSFS=/sys/kernel/scst_tgt
 SCST_LOCAL=$SCST_SYSFS/targets/scst_local
-# the kernel's words for them: 'BUG:', 'Oops', 'WARNING:' (and SCST's ***WARNING***), 'general
-# protection fault', and a hung task's 'INFO: task NAME:PID blocked for more than N seconds'
-# (khungtaskd), 'watchdog: BUG: soft lockup'
-KERNEL_BAD='BUG|Oops|WARNING|hung task|hung_task|blocked for more than|general protection'
 KERNEL_BAD_SEEN=0
 
 # scst_load: insmod the stock SCST (core, user-space device handler, local target driver) in

@@ -18,10 +18,18 @@ export interface RunningTarget {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
 }
 
-/** Starts the CLI and waits until it reports `devices` served LUNs (JSON status lines). */
-export async function startTarget(args: string[], devices = 1, timeoutMs = 20_000, env?: NodeJS.ProcessEnv): Promise<RunningTarget> {
+/**
+ * Starts the CLI and waits until it reports `devices` served LUNs (JSON status lines).
+ * `nodeFlags`: run it as `node FLAGS CLI` (e.g. --heapsnapshot-signal), with `cwd`; `env`: added
+ * to this process's environment.
+ */
+export async function startTarget(args: string[], devices = 1, timeoutMs = 20_000, nodeFlags?: { flags: string[]; cwd: string }, env?: NodeJS.ProcessEnv): Promise<RunningTarget> {
   // the executable itself, as a user runs it (its #! line carries the V8 flags)
-  const proc = spawn(CLI, ['--json', '--portal', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env && { ...process.env, ...env } });
+  const cliArgs = ['--json', '--portal', '127.0.0.1:0', ...args];
+  const childEnv = env && { ...process.env, ...env };
+  const proc = nodeFlags
+    ? spawn(process.execPath, ['--max-semi-space-size=2', ...nodeFlags.flags, CLI, ...cliArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: nodeFlags.cwd, env: childEnv })
+    : spawn(CLI, cliArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const served: Served[] = [];

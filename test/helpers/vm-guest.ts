@@ -81,25 +81,47 @@ export class GuestRun {
   }
 }
 
+/** kernel/vm/scst.mjs's answer: the folder with the stock SCST modules built for the VM's kernel. */
+export interface ScstBuild {
+  dir: string;
+  seconds: number;
+  built: boolean;
+}
+
 /**
- * A VM test's boot: the kernel, an initramfs in `share`, then `script` with RESULTS = share and
- * REPO in its environment. `onKernel` runs once the kernel is ready.
+ * Builds (about two minutes, once) or finds in the cache the stock SCST for the VM's kernel and
+ * returns the guest environment naming it: SCST_DIR, on the host root the guest sees over 9p.
  */
-export async function bootGuest(o: { script: string; share: string; timeoutMs: number; onKernel?: (k: Kernel) => void }): Promise<GuestRun> {
+export async function scstForGuest(label: string): Promise<{ SCST_DIR: string }> {
+  const vm = await loadVm();
+  const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
+  const { prepareScst } = (await import(join(REPO, 'kernel/vm/scst.mjs'))) as { prepareScst(k: Kernel, o: { log: (m: string) => void }): ScstBuild };
+  const scst = prepareScst(kernel, { log: (m) => process.stderr.write(`[scst] ${m}\n`) });
+  process.stderr.write(`# ${label} VM: SCST ${scst.built ? 'built' : 'found in the cache'} in ${scst.seconds.toFixed(1)} s: ${scst.dir}\n`);
+  return { SCST_DIR: scst.dir };
+}
+
+/**
+ * A VM test's boot: the kernel, an initramfs in `share`, then `script` with RESULTS = share,
+ * REPO and `env` (values without blanks: they travel on the kernel command line) in its
+ * environment. `onKernel` runs once the kernel is ready.
+ */
+export async function bootGuest(o: { script: string; share: string; timeoutMs: number; env?: Record<string, string>; onKernel?: (k: Kernel) => void }): Promise<GuestRun> {
   const vm = await loadVm();
   const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
   o.onKernel?.(kernel);
   vm.buildInitramfs(kernel, join(o.share, 'initramfs.cpio'));
-  const result = await runGuest(vm, kernel, { script: o.script, share: o.share, timeoutMs: o.timeoutMs, env: { RESULTS: o.share, REPO } });
+  const result = await runGuest(vm, kernel, { script: o.script, share: o.share, timeoutMs: o.timeoutMs, env: { ...o.env, RESULTS: o.share, REPO } });
   return new GuestRun(kernel, result);
 }
 
 /**
- * One VM boot for the enclosing describe(): `prepare` fills a fresh share folder, then the guest
- * script runs; the share is removed afterwards (kept with FILEIO_VM_KEEP=1). Registers the test
- * that the script ran to the end; each guest step is then one `step(name)` assertion.
+ * One VM boot for the enclosing describe(): `prepare` fills a fresh share folder (and may return
+ * more environment for the guest script), then the guest script runs; the share is removed
+ * afterwards (kept with FILEIO_VM_KEEP=1). Registers the test that the script ran to the end;
+ * each guest step is then one `step(name)` assertion.
  */
-export function guestSuite(o: { label: string; script: string; prepare?: (share: string) => void | Promise<void>; timeoutMs?: number }): {
+export function guestSuite(o: { label: string; script: string; prepare?: (share: string) => void | Record<string, string> | Promise<void | Record<string, string>>; timeoutMs?: number }): {
   step(name: string): void;
   readonly guest: GuestRun;
   readonly share: string;
@@ -108,10 +130,11 @@ export function guestSuite(o: { label: string; script: string; prepare?: (share:
   let guest: GuestRun | undefined;
   before(async () => {
     share = mkdtempSync(`/tmp/fileio-vm-${o.label.replace(/\W+/g, '-')}-`);
-    await o.prepare?.(share);
+    const env = (await o.prepare?.(share)) || undefined;
     guest = await bootGuest({
       script: o.script,
       share,
+      env,
       timeoutMs: o.timeoutMs ?? 10 * 60_000,
       onKernel: (k) => process.stderr.write(`# ${o.label} VM: kernel ${k.kver} ready in ${k.seconds.toFixed(1)} s\n`),
     });

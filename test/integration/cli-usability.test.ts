@@ -21,7 +21,7 @@ describe('status and the control socket', () => {
 
   test('a disk-only target opens the control socket by default, like cdrom and tape', async () => {
     const env = { FILEIO_TGT_CONTROL: join(dir, 'default.sock') };
-    const t = await startTarget(['disk1', join(dir, 'd.img')], 1, 20_000, env);
+    const t = await startTarget(['disk1', join(dir, 'd.img')], 1, 20_000, undefined, env);
     try {
       const human = await runCli(['status'], 20_000, env);
       assert.equal(human.code, 0, human.stderr);
@@ -37,7 +37,7 @@ describe('status and the control socket', () => {
 
   test('--no-control opens none, and status then says what is missing', async () => {
     const env = { FILEIO_TGT_CONTROL: join(dir, 'none.sock') };
-    const t = await startTarget(['--no-control', 'disk1', join(dir, 'd.img')], 1, 20_000, env);
+    const t = await startTarget(['--no-control', 'disk1', join(dir, 'd.img')], 1, 20_000, undefined, env);
     try {
       const r = await runCli(['status'], 20_000, env);
       assert.equal(r.code, 1);
@@ -55,7 +55,7 @@ describe('status and the control socket', () => {
     const img = join(dir, 's.img');
     await writeFile(img, '');
     await truncate(img, 4 * MiB);
-    const t = await startTarget(['s1', img], 1, 20_000, env);
+    const t = await startTarget(['s1', img], 1, 20_000, undefined, env);
     const blocks = async () => {
       const r = await runCli(['status', '--json'], 20_000, env);
       return (JSON.parse(r.stdout) as { devices: Array<{ blocks: string }> }).devices[0]!.blocks;
@@ -152,7 +152,7 @@ describe('a tape drive through the control socket', () => {
     const env = { FILEIO_TGT_CONTROL: join(dir, 'c.sock') };
     const cart = join(dir, 'A00001L6');
     assert.equal((await runCli(['tape', 'create', '--barcode', 'A00001L6', '--size', '64M', cart])).code, 0);
-    const t = await startTarget(['--type', 'tape', 'tape0', cart], 1, 20_000, env);
+    const t = await startTarget(['--type', 'tape', 'tape0', cart], 1, 20_000, undefined, env);
     try {
       const st = await runCli(['media', 'status', 'tape0'], 20_000, env);
       assert.equal(st.code, 0, st.stderr);

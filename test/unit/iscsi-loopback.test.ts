@@ -187,7 +187,7 @@ test('loopback: login, write, read, NOP, TMF, garbage, discovery, logout', async
 
     // ---- unknown target
     const nt = await TestInitiator.connect(where.port, 4);
-    const ntr = await nt.login([['InitiatorName', 'iqn.x'], ['TargetName', 'iqn.nope']]);
+    const ntr = await nt.login([['InitiatorName', 'iqn.2026-11.test:x'], ['TargetName', 'iqn.nope']]);
     assert.equal(ntr.status, 0x0203);
     await nt.closedPromise;
 

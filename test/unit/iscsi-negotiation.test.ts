@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoginNegotiator, type LoginRequestInput } from '../../src/links/iscsi/negotiation.ts';
-import { DEFAULT_OFFER, negotiateOperationalKey, rfcDefaults, type TargetOffer } from '../../src/links/iscsi/keys.ts';
+import { DEFAULT_OFFER, type TargetOffer } from '../../src/links/iscsi/keys.ts';
 import type { KeyValue } from '../../src/links/iscsi/text.ts';
 
 const TARGET = 'iqn.2026-11.test:disk';
@@ -17,66 +17,6 @@ function req(keys: KeyValue[], p: Partial<LoginRequestInput> = {}): LoginRequest
   return { transit: true, csg: 0, nsg: 1, versionMax: 0, versionMin: 0, keys, ...p };
 }
 const answers = (keys: KeyValue[]) => Object.fromEntries(keys);
-
-test('operational key table: each result function', () => {
-  const cases: Array<[string, string, string | undefined, Partial<TargetOffer>?]> = [
-    ['HeaderDigest', 'CRC32C,None', 'CRC32C'],
-    ['HeaderDigest', 'None,CRC32C', 'None'],
-    ['DataDigest', 'CRC32C', 'Reject', { dataDigests: ['None'] }],
-    ['DataDigest', 'MD5', 'Reject'],
-    ['MaxConnections', '8', '1'],
-    ['InitialR2T', 'No', 'No'],
-    ['InitialR2T', 'Yes', 'Yes'],
-    ['InitialR2T', 'No', 'Yes', { initialR2T: true }],
-    ['ImmediateData', 'Yes', 'Yes'],
-    ['ImmediateData', 'No', 'No'],
-    ['ImmediateData', 'Yes', 'No', { immediateData: false }],
-    ['ImmediateData', 'Maybe', 'Reject'],
-    ['MaxBurstLength', '262144', '262144'],
-    ['MaxBurstLength', '16776192', String(DEFAULT_OFFER.maxBurstLength)],
-    ['MaxBurstLength', '100', 'Reject'],
-    ['MaxBurstLength', '0x40000', '262144'],
-    ['FirstBurstLength', '65536', '65536'],
-    ['DefaultTime2Wait', '0', String(DEFAULT_OFFER.defaultTime2Wait)],
-    ['DefaultTime2Wait', '10', '10'],
-    ['DefaultTime2Retain', '20', String(DEFAULT_OFFER.defaultTime2Retain)],
-    ['DefaultTime2Retain', '4000', 'Reject'],
-    ['MaxOutstandingR2T', '1', '1'],
-    ['MaxOutstandingR2T', '64', String(DEFAULT_OFFER.maxOutstandingR2T)],
-    ['DataPDUInOrder', 'No', 'Yes'],
-    ['DataSequenceInOrder', 'No', 'Yes'],
-    ['ErrorRecoveryLevel', '2', '0'],
-    ['ErrorRecoveryLevel', '3', 'Reject'],
-    ['OFMarker', 'Yes', 'No'],
-    ['IFMarker', 'No', 'No'],
-    ['OFMarkInt', '2048~8192', 'Irrelevant'],
-    ['IFMarkInt', '2048~8192', 'Irrelevant'],
-    ['X-com.example.Foo', 'bar', 'NotUnderstood'],
-    ['FooBar', '1', 'NotUnderstood'],
-    ['MaxRecvDataSegmentLength', '65536', undefined],
-    ['MaxRecvDataSegmentLength', '100', 'Reject'],
-    ['TargetAlias', 'x', undefined],
-    ['InitiatorAlias', 'host', undefined],
-    ['TaskReporting', 'ResponseFence,RFC3720', 'RFC3720'],
-  ];
-  for (const [k, v, want, o] of cases) {
-    const p = rfcDefaults();
-    const got = negotiateOperationalKey(k, v, { ...offer, ...o }, p, false).answer;
-    assert.equal(got, want, `${k}=${v}`);
-  }
-  const p = rfcDefaults();
-  negotiateOperationalKey('MaxRecvDataSegmentLength', '65536', offer, p, false);
-  assert.equal(p.maxXmitDataSegmentLength, 65536);
-  negotiateOperationalKey('HeaderDigest', 'CRC32C', offer, p, false);
-  assert.equal(p.headerDigest, true);
-});
-
-test('discovery session: session keys are Irrelevant', () => {
-  for (const k of ['MaxBurstLength', 'FirstBurstLength', 'InitialR2T', 'ImmediateData', 'MaxOutstandingR2T', 'MaxConnections', 'DataPDUInOrder', 'DataSequenceInOrder']) {
-    assert.equal(negotiateOperationalKey(k, k.includes('Length') || k.startsWith('Max') ? '1024' : 'Yes', offer, rfcDefaults(), true).answer, 'Irrelevant', k);
-  }
-  assert.equal(negotiateOperationalKey('HeaderDigest', 'None', offer, rfcDefaults(), true).answer, 'None');
-});
 
 test('normal login: security -> operational -> full feature', () => {
   const n = negotiator();
@@ -118,21 +58,21 @@ test('normal login: security -> operational -> full feature', () => {
 
 test('login failures: missing InitiatorName, missing/unknown TargetName, version, stages, auth', () => {
   assert.equal(negotiator().step(req([['TargetName', TARGET]])).status, 0x0207);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a']])).status, 0x0207);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a'], ['TargetName', 'iqn.nope']])).status, 0x0203);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a'], ['TargetName', TARGET]], { versionMin: 1, versionMax: 2 })).status, 0x0205);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a'], ['SessionType', 'Weird']])).status, 0x0209);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a'], ['TargetName', TARGET], ['AuthMethod', 'CHAP']])).status, 0x0201);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a'], ['TargetName', TARGET]], { csg: 3 })).status, 0x0200);
-  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.a'], ['TargetName', TARGET]], { csg: 1, nsg: 0 })).status, 0x0200);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a']])).status, 0x0207);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', 'iqn.nope']])).status, 0x0203);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', TARGET]], { versionMin: 1, versionMax: 2 })).status, 0x0205);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['SessionType', 'Weird']])).status, 0x0209);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', TARGET], ['AuthMethod', 'CHAP']])).status, 0x0201);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', TARGET]], { csg: 3 })).status, 0x0200);
+  assert.equal(negotiator().step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', TARGET]], { csg: 1, nsg: 0 })).status, 0x0200);
   const n = negotiator();
-  assert.equal(n.step(req([['InitiatorName', 'iqn.a'], ['TargetName', TARGET]], { csg: 1, nsg: 3, transit: false })).status, 0);
+  assert.equal(n.step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', TARGET]], { csg: 1, nsg: 3, transit: false })).status, 0);
   assert.equal(n.step(req([], { csg: 0, nsg: 1 })).status, 0x0200, 'CSG went back');
 });
 
 test('discovery login straight from operational stage; T=0 keeps the stage', () => {
   const n = negotiator();
-  const r = n.step(req([['InitiatorName', 'iqn.a'], ['SessionType', 'Discovery'], ['MaxBurstLength', '262144']], { csg: 1, nsg: 3, transit: false }));
+  const r = n.step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['SessionType', 'Discovery'], ['MaxBurstLength', '262144']], { csg: 1, nsg: 3, transit: false }));
   assert.equal(r.status, 0);
   assert.equal(r.transit, false);
   assert.equal(r.complete, false);
@@ -146,9 +86,130 @@ test('discovery login straight from operational stage; T=0 keeps the stage', () 
 
 test('security stage straight to full feature phase keeps defaults', () => {
   const n = negotiator();
-  const r = n.step(req([['InitiatorName', 'iqn.a'], ['TargetName', TARGET], ['AuthMethod', 'None']], { csg: 0, nsg: 3 }));
+  const r = n.step(req([['InitiatorName', 'iqn.2026-11.test:a'], ['TargetName', TARGET], ['AuthMethod', 'None']], { csg: 0, nsg: 3 }));
   assert.equal(r.status, 0);
   assert.equal(r.complete, true);
   assert.equal(n.params.maxXmitDataSegmentLength, 8192);
   assert.equal(n.params.initialR2T, true);
+});
+
+const INIT = 'iqn.2026-11.test:init1';
+const LEADING: KeyValue[] = [
+  ['InitiatorName', INIT],
+  ['TargetName', TARGET],
+];
+
+test('item 2: a key sent twice in one Login Request is a login reject 02/00 (RFC 7143 §6.3)', () => {
+  const twice: KeyValue[] = [
+    ['HeaderDigest', 'None'],
+    ['DataDigest', 'None'],
+    ['TargetName', TARGET],
+    ['InitiatorName', INIT],
+    ['ImmediateData', 'Yes'],
+    ['MaxOutstandingR2T', '1'],
+    ['ErrorRecoveryLevel', '0'],
+    ['DataPDUInOrder', 'Yes'],
+    ['DataSequenceInOrder', 'Yes'],
+    ['MaxRecvDataSegmentLength', '8192'],
+    ['InitiatorAlias', 'host'],
+    ['X-vendor', '1'],
+  ];
+  for (const kv of twice) {
+    for (const second of [kv[1], kv[0] === 'TargetName' || kv[0] === 'InitiatorName' ? 'iqn.2026-11.test:other' : 'No']) {
+      const keys: KeyValue[] = [...LEADING.filter(([k]) => k !== kv[0]), kv, [kv[0], second]];
+      const r = negotiator().step(req(keys, { csg: 1, nsg: 3 }));
+      assert.equal(r.status, 0x0200, `${kv[0]}=${kv[1]} then ${second}`);
+      assert.equal(r.complete, false);
+      assert.match(r.reason ?? '', new RegExp(`${kv[0]} sent twice`));
+    }
+  }
+  assert.equal(negotiator().step(req([...LEADING, ['HeaderDigest', 'None']], { csg: 1, nsg: 3 })).status, 0, 'once is fine');
+});
+
+test('item 2: a key sent again in a later Login Request of the login is a login reject 02/00', () => {
+  for (const [k, v] of [['HeaderDigest', 'None'], ['MaxRecvDataSegmentLength', '8192'], ['ErrorRecoveryLevel', '0'], ['AuthMethod', 'None']] as KeyValue[]) {
+    const n = negotiator();
+    const csg = k === 'AuthMethod' ? 0 : 1;
+    assert.equal(n.step(req([...LEADING, [k, v]], { csg, nsg: csg === 0 ? 1 : 3, transit: false })).status, 0, k);
+    const r = n.step(req([[k, v]], { csg, nsg: csg === 0 ? 1 : 3 }));
+    assert.equal(r.status, 0x0200, `${k} again`);
+    assert.match(r.reason ?? '', /sent again/);
+  }
+});
+
+test('item 2: leading-login keys restated unchanged in a later request are taken (libiscsi), changed ones are not', () => {
+  // libiscsi sends InitiatorName, InitiatorAlias, TargetName and SessionType in its first
+  // security-stage request and again in its first operational-stage request.
+  const first: KeyValue[] = [...LEADING, ['InitiatorAlias', 'host'], ['SessionType', 'Normal'], ['AuthMethod', 'None']];
+  const n = negotiator();
+  assert.equal(n.step(req(first)).status, 0);
+  const again = n.step(req([...LEADING, ['InitiatorAlias', 'host'], ['SessionType', 'Normal'], ['HeaderDigest', 'None']], { csg: 1, nsg: 3 }));
+  assert.equal(again.status, 0, again.reason);
+  assert.equal(again.complete, true);
+  assert.deepEqual(answers(again.keys).HeaderDigest, 'None');
+  assert.equal(answers(again.keys).InitiatorAlias, undefined, 'a restatement is not answered');
+
+  for (const [k, v] of [['InitiatorName', 'iqn.2026-11.test:init2'], ['TargetName', 'iqn.2026-11.test:other'], ['SessionType', 'Discovery'], ['InitiatorAlias', 'other']] as KeyValue[]) {
+    const m = negotiator();
+    assert.equal(m.step(req(first)).status, 0);
+    const r = m.step(req([[k, v]], { csg: 1, nsg: 3 }));
+    assert.equal(r.status, 0x0200, `${k} changed to ${v}`);
+  }
+  // Leading keys the first request did not carry cannot come later.
+  const d = negotiator();
+  assert.equal(d.step(req([['InitiatorName', INIT], ['SessionType', 'Discovery']], { csg: 1, nsg: 3, transit: false })).status, 0);
+  const late = d.step(req([['TargetName', TARGET]], { csg: 1, nsg: 3 }));
+  assert.equal(late.status, 0x0200);
+  assert.match(late.reason ?? '', /only valid in the first/);
+});
+
+test('item 3: malformed or out-of-range MaxRecvDataSegmentLength ends the login with 02/00', () => {
+  for (const v of ['0b101', '999999999999999999999999', ' 512', '511', '16777216', '0x1000000', '']) {
+    const r = negotiator().step(req([...LEADING, ['MaxRecvDataSegmentLength', v]], { csg: 1, nsg: 3 }));
+    assert.equal(r.status, 0x0200, JSON.stringify(v));
+    assert.match(r.reason ?? '', /MaxRecvDataSegmentLength/);
+  }
+  for (const [v, n] of [['512', 512], ['0x200', 512], ['16777215', 16777215]] as Array<[string, number]>) {
+    const g = negotiator();
+    const r = g.step(req([...LEADING, ['MaxRecvDataSegmentLength', v]], { csg: 1, nsg: 3 }));
+    assert.equal(r.status, 0, v);
+    assert.equal(g.params.maxXmitDataSegmentLength, n);
+  }
+  // a malformed negotiated number ends the login too; a well-formed one out of range is answered Reject
+  assert.equal(negotiator().step(req([...LEADING, ['MaxBurstLength', '0b101']], { csg: 1, nsg: 3 })).status, 0x0200);
+  const r = negotiator().step(req([...LEADING, ['MaxBurstLength', '100']], { csg: 1, nsg: 3 }));
+  assert.equal(r.status, 0);
+  assert.equal(answers(r.keys).MaxBurstLength, 'Reject');
+});
+
+test('item 6: an InitiatorName that is not an iqn., eui. or naa. name is a login reject 02/00', () => {
+  for (const name of ['initiator1', 'iqn.x', 'iqn.2026-13.test:a', 'eui.123', 'naa.xyz', 'iqn.2026-11.test:a b', 'Reject']) {
+    const r = negotiator().step(req([['InitiatorName', name], ['TargetName', TARGET]], { csg: 1, nsg: 3 }));
+    assert.equal(r.status, 0x0200, name);
+    assert.match(r.reason ?? '', /InitiatorName/);
+  }
+  for (const name of ['iqn.2026-11.test:a', 'eui.02004567A425678D', 'naa.52004567BA64678D']) {
+    const n = negotiator();
+    assert.equal(n.step(req([['InitiatorName', name], ['TargetName', TARGET]], { csg: 1, nsg: 3 })).status, 0, name);
+    assert.equal(n.initiatorName, name.toLowerCase());
+  }
+});
+
+test('target-only keys, answer constants as values and unknown keys in a login', () => {
+  assert.equal(negotiator().step(req([...LEADING, ['TargetAlias', 'x']], { csg: 1, nsg: 3 })).status, 0x0200);
+  assert.equal(negotiator().step(req([...LEADING, ['ImmediateData', 'Irrelevant']], { csg: 1, nsg: 3 })).status, 0x0200);
+  const r = negotiator().step(req([...LEADING, ['X-com.example.k', 'v'], ['Unknown', 'v'], ['IFMarkInt', '1~2']], { csg: 1, nsg: 3 }));
+  assert.equal(r.status, 0);
+  assert.deepEqual(answers(r.keys)['X-com.example.k'], 'NotUnderstood');
+  assert.deepEqual(answers(r.keys).Unknown, 'NotUnderstood');
+  assert.deepEqual(answers(r.keys).IFMarkInt, 'Reject');
+});
+
+test('Version-max and Version-min stay the same through a login (RFC 7143 §11.12.4)', () => {
+  const n = negotiator();
+  assert.equal(n.step(req([...LEADING], { csg: 1, nsg: 3, transit: false })).status, 0);
+  assert.equal(n.step(req([], { csg: 1, nsg: 3, versionMax: 1 })).status, 0x0200);
+  const m = negotiator();
+  assert.equal(m.step(req([...LEADING], { csg: 1, nsg: 3, transit: false })).status, 0);
+  assert.equal(m.step(req([], { csg: 1, nsg: 3 })).complete, true);
 });

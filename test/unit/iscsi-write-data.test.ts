@@ -82,3 +82,24 @@ test('discard mode solicits nothing', () => {
   assert.equal(w.data, undefined);
   assert.deepEqual(w.nextR2Ts(() => 1), []);
 });
+
+test('item 1: a Data-Out repeating the last DataSN is refused, within a sequence and after the last one', () => {
+  const d = fill(1024, 9);
+  // R2T sequence: DataSN 0 twice
+  const w = new WriteCollector(1024, Buffer.alloc(0), false, limits);
+  const [r2t] = w.nextR2Ts(() => 7);
+  w.accept({ ttt: r2t!.ttt, dataSN: 0, bufferOffset: 0, final: false, data: d.subarray(0, 512) });
+  assert.throws(() => w.accept({ ttt: r2t!.ttt, dataSN: 0, bufferOffset: 512, final: true, data: d.subarray(512) }), (e: DataOutError) => e.asc === 0x4b && e.ascq === 0 && /DataSN 0, expected 1/.test(e.message));
+  // after the data phase ended: the last DataSN again, solicited and unsolicited
+  const full = new WriteCollector(1024, Buffer.alloc(0), false, limits);
+  const [r] = full.nextR2Ts(() => 8);
+  full.accept({ ttt: r!.ttt, dataSN: 0, bufferOffset: 0, final: false, data: d.subarray(0, 512) });
+  full.accept({ ttt: r!.ttt, dataSN: 1, bufferOffset: 512, final: true, data: d.subarray(512) });
+  assert.equal(full.complete, true);
+  assert.throws(() => full.accept({ ttt: r!.ttt, dataSN: 1, bufferOffset: 512, final: true, data: d.subarray(512) }), (e: DataOutError) => e.asc === 0x4b && e.ascq === 0 && /after all 1024 bytes/.test(e.message));
+  const uns = new WriteCollector(1024, d.subarray(0, 512), true, limits);
+  uns.accept({ ttt: FF, dataSN: 0, bufferOffset: 512, final: true, data: d.subarray(512) });
+  assert.equal(uns.complete, true);
+  assert.throws(() => uns.accept({ ttt: FF, dataSN: 0, bufferOffset: 512, final: true, data: d.subarray(512) }), /after all 1024 bytes/);
+  assert.deepEqual(uns.data, d, 'the data received in order stays as it was');
+});

@@ -9,12 +9,12 @@
 # appends "STEP <name> <ok|fail> <seconds> <detail>" to $RESULTS/steps and fails also when the
 # kernel log gained a BUG/Oops/WARNING/hung task/general protection line (kstep);
 # test/vm/scst-media.test.ts asserts on them. It made the inputs on the host: a.iso, b.iso with
-# a.sums, b.sums (every file's sha256), tape0.cart, carts/VOL001L6 and VOL002L6, scst.env.
+# a.sums, b.sums (every file's sha256), tape0.cart, carts/VOL001L6 and VOL002L6; SCST_DIR comes in
+# the environment (test/helpers/vm-guest.ts scstForGuest).
 set -u
 REPO=${REPO:-$(pwd)}
 source "$REPO/kernel/vm/guest-lib.sh"
 source "$REPO/kernel/vm/guest-media-lib.sh"
-source "$RESULTS/scst.env"
 source "$REPO/kernel/vm/guest-scst-local.sh"
 
 A=$RESULTS/a.iso

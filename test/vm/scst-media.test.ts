@@ -13,27 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, guestSuite, loadVm } from '../helpers/vm-guest.ts';
+import { REPO, guestSuite, scstForGuest } from '../helpers/vm-guest.ts';
 import { makeIso, sumsOf } from '../helpers/iso.ts';
-
-interface ScstBuild {
-  dir: string;
-  modules: { scst: string; scst_user: string; scst_local: string };
-  seconds: number;
-  built: boolean;
-}
-
-/** Builds (or finds cached) the stock SCST for the VM's kernel; the guest insmods from its folder over 9p. */
-async function prepareScstFor(): Promise<ScstBuild> {
-  const vm = await loadVm();
-  const kernel = vm.prepareKernel({ log: (m) => process.stderr.write(`[vm] ${m}\n`) });
-  const { prepareScst } = (await import(join(REPO, 'kernel/vm/scst.mjs'))) as {
-    prepareScst(k: unknown, o: { log: (m: string) => void }): ScstBuild;
-  };
-  const r = prepareScst(kernel, { log: (m) => process.stderr.write(`[scst] ${m}\n`) });
-  process.stderr.write(`# scst-media: SCST ${r.built ? `built in ${r.seconds.toFixed(0)} s` : 'from the cache'}: ${r.dir}\n`);
-  return r;
-}
 
 const tapeCreate = (barcode: string, file: string) =>
   execFileSync(process.execPath, [join(REPO, 'bin/fileio_tgt.js'), 'tape', 'create', '--barcode', barcode, '--size', '64M', file]);
@@ -44,9 +25,7 @@ describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local
     script: 'test/vm/guest-scst-media.sh',
     timeoutMs: 8 * 60_000,
     prepare: async (share) => {
-      const scst = await prepareScstFor();
-      // the guest sources this: the module folder lies on the host root, which the guest sees read-only
-      writeFileSync(join(share, 'scst.env'), `SCST_DIR=${scst.dir}\n`);
+      const env = await scstForGuest('scst-media');
       const discs = {
         a: { label: 'DISC_A', files: { 'hello.txt': Buffer.from('disc A\n'), 'data/random.bin': randomBytes(1_000_000), 'data/deep/note.txt': Buffer.from('nested\n') } },
         b: { label: 'DISC_B', files: { 'other.txt': Buffer.from('disc B\n'), 'big.bin': randomBytes(2_500_000) } },
@@ -59,6 +38,7 @@ describe('CD/DVD, tape and changer on the real SCST core (scst_user + scst_local
       tapeCreate('TAPE00L6', join(share, 'tape0.cart'));
       mkdirSync(join(share, 'carts'));
       for (const i of [1, 2]) tapeCreate(`VOL00${i}L6`, join(share, 'carts', `VOL00${i}L6`));
+      return env;
     },
   });
   const { step } = suite;

@@ -66,6 +66,8 @@ export class IscsiConnection implements SessionOwner {
   private pingTtt: number | undefined;
   private pingSentAt = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Destroys a half-closed socket whose peer lingers (end()); cleared at teardown. */
+  private lingerTimer: NodeJS.Timeout | undefined;
   private nextTtt = 1;
   private resolveClosed!: () => void;
   /** Every byte received until the first PDU was routed (it may move to another thread). */
@@ -226,7 +228,7 @@ export class IscsiConnection implements SessionOwner {
   end(): void {
     if (this.closed) return;
     this.socket.end();
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.lingerTimer ??= setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
   /** Graceful shutdown for server.close(): let tasks finish until the deadline, then abort. */
@@ -509,6 +511,8 @@ export class IscsiConnection implements SessionOwner {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     if (!this.socket.destroyed) this.socket.destroy();
     const s = this.session;
     if (s && !s.closed) {

@@ -59,8 +59,9 @@ export class LoginPhase {
           ? this.fail(pdu, LoginStatus.TooManyConnections, `session ${pdu.tsih} already has its one connection`)
           : this.fail(pdu, LoginStatus.SessionDoesNotExist, `no session with TSIH ${pdu.tsih}`);
       }
-    } else if (!this.isid.equals(pdu.isid) || pdu.tsih !== this.tsih) {
-      return this.fail(pdu, LoginStatus.InitiatorError, 'ISID or TSIH changed during login');
+    } else if (!this.isid.equals(pdu.isid) || pdu.tsih !== this.tsih || pdu.cid !== conn.cid) {
+      // RFC 7143 §11.12: all Login Requests of a login carry the same ISID, TSIH and CID
+      return this.fail(pdu, LoginStatus.InitiatorError, 'ISID, TSIH or CID changed during login');
     }
 
     // Our previous response was cut in pieces (C=1): the initiator asks for the next piece.

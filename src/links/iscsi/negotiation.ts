@@ -6,6 +6,7 @@
 import { LoginStatus, Stage } from './constants.ts';
 import {
   finalizeParams,
+  isIscsiName,
   negotiateOperationalKey,
   rfcDefaults,
   type SessionParams,
@@ -71,10 +72,20 @@ export interface LoginStepResult {
 
 const LEADING_KEYS = new Set(['InitiatorName', 'TargetName', 'SessionType']);
 
+/**
+ * Keys of the first Login Request that an initiator may state again, with the same value, in a
+ * later one: libiscsi sends them in its first security-stage request and again in its first
+ * operational-stage request. A different value is a renegotiation, refused like any other.
+ */
+const RESTATABLE = new Set([...LEADING_KEYS, 'InitiatorAlias']);
+
 export class LoginNegotiator {
   private readonly cfg: LoginConfig;
   private stage: number | undefined;
   private first = true;
+  private versions: [max: number, min: number] | undefined;
+  /** Every key the initiator sent in this login, with its value (RFC 7143 §6.3: each at most once). */
+  private readonly seen = new Map<string, string>();
   private declaredOperational = false;
   private auth: Authenticator | undefined;
   private authenticators: readonly Authenticator[] | undefined;
@@ -101,14 +112,34 @@ export class LoginNegotiator {
       complete: false,
       reason,
     });
+    // RFC 7143 §6.3: a key is declared or negotiated at most once in a login; a repeat is an
+    // initiator error (Login reject 02/00). Keys of the leading login only come in the first request.
     const keys = new Map<string, string>();
-    for (const [k, v] of req.keys) keys.set(k, v);
+    const restated = new Set<string>();
+    for (const [k, v] of req.keys) {
+      if (keys.has(k)) return fail(LoginStatus.InitiatorError, `${k} sent twice in one Login Request`);
+      keys.set(k, v);
+      const before = this.seen.get(k);
+      if (before !== undefined) {
+        if (!RESTATABLE.has(k) || before !== v) return fail(LoginStatus.InitiatorError, `${k} sent again in the login (was "${before.slice(0, 64)}")`);
+        restated.add(k);
+      } else if (!this.first && LEADING_KEYS.has(k)) {
+        return fail(LoginStatus.InitiatorError, `${k} is only valid in the first Login Request`);
+      }
+    }
+    for (const [k, v] of keys) this.seen.set(k, v);
     const answers: KeyValue[] = [];
 
+    if (this.versions === undefined) this.versions = [req.versionMax, req.versionMin];
+    else if (this.versions[0] !== req.versionMax || this.versions[1] !== req.versionMin) {
+      // RFC 7143 §11.12.4: every Login Request of a login carries the same Version-max and -min
+      return fail(LoginStatus.InitiatorError, `Version-max/min changed during login (${this.versions.join('/')} -> ${req.versionMax}/${req.versionMin})`);
+    }
     if (this.first) {
       if (req.versionMin > 0) return fail(LoginStatus.UnsupportedVersion, `unsupported iSCSI version ${req.versionMin}..${req.versionMax}`);
       const init = keys.get('InitiatorName');
       if (!init) return fail(LoginStatus.MissingParameter, 'InitiatorName missing from the first login request');
+      if (!isIscsiName(init)) return fail(LoginStatus.InitiatorError, `InitiatorName "${init.slice(0, 64)}" is not an iqn., eui. or naa. name (RFC 7143 §4.2.7)`);
       this.initiatorName = init.toLowerCase();
       const st = keys.get('SessionType') ?? 'Normal';
       if (st !== 'Normal' && st !== 'Discovery') return fail(LoginStatus.SessionTypeNotSupported, `SessionType ${st} not supported`);
@@ -150,11 +181,8 @@ export class LoginNegotiator {
     const securityKeys: KeyValue[] = [];
 
     for (const [k, v] of req.keys) {
-      if (LEADING_KEYS.has(k)) continue;
-      if (k === 'InitiatorAlias') {
-        this.initiatorAlias = v;
-        continue;
-      }
+      if (LEADING_KEYS.has(k) || restated.has(k)) continue;
+      if (k === 'InitiatorAlias') this.initiatorAlias = v; // and checked as a key below
       if (k === 'AuthMethod') {
         if (req.csg !== Stage.Security) {
           answers.push([k, 'Irrelevant']);
@@ -174,6 +202,7 @@ export class LoginNegotiator {
         continue;
       }
       const out = negotiateOperationalKey(k, v, this.cfg.offer, this.params, discovery);
+      if (out.error !== undefined) return fail(LoginStatus.InitiatorError, out.error);
       if (out.answer !== undefined) answers.push([k, out.answer]);
     }
 

@@ -117,6 +117,18 @@ export function placeWriteData(conn: IscsiConnection, bhs: Buffer, length: numbe
 export function onDataOut(conn: IscsiConnection, pdu: DataOutPdu): void {
   const s = conn.session!;
   const task = s.tasks.get(pdu.itt);
+  if (task && task.writer && task.state === 'executing' && !task.aborted && !task.dataPhaseError) {
+    // All the data was in and the command is running: this Data-Out (a repeated DataSN, more
+    // data) is out of order, and the command must not end GOOD (ERL 0, RFC 7143 §11.7.5).
+    try {
+      task.writer.accept(pdu);
+    } catch (e) {
+      if (!(e instanceof DataOutError)) throw e;
+      conn.log('warn', `ITT 0x${task.itt.toString(16)}: ${e.message}; command will fail`);
+      task.dataPhaseError = e;
+    }
+    return;
+  }
   if (!task || !task.writer || task.state !== 'collecting') {
     // Data for an aborted or finished task: discarded silently (RFC 7143 §4.2.3.3).
     conn.log('debug', `Data-Out for unknown or finished ITT 0x${pdu.itt.toString(16)} discarded`);
@@ -244,6 +256,12 @@ function execute(conn: IscsiConnection, task: Task): void {
 
 function respond(conn: IscsiConnection, task: Task, resp: ScsiResponse): void {
   const s = conn.session!;
+  const late = task.dataPhaseError;
+  if (late) {
+    releaseData(resp.data);
+    conn.ctx.counters.commandErrors++;
+    resp = { status: SamStatus.CheckCondition, sense: fixedSense(0x0b, late.asc, late.ascq) };
+  }
   try {
     if (!task.aborted && !conn.closed) sendResponse(conn, task, resp);
     else releaseData(resp.data);

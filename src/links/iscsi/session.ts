@@ -6,7 +6,7 @@ import { snAdd, snLess, snLessEq } from './constants.ts';
 import type { SessionParams } from './keys.ts';
 import type { SessionType } from './negotiation.ts';
 import type { ScsiCommandPdu } from './pdu.ts';
-import type { WriteCollector } from './write-data.ts';
+import type { DataOutError, WriteCollector } from './write-data.ts';
 import type { AccessRules } from './access.ts';
 import type { ChapCredentials } from '../../host/acl.ts';
 
@@ -36,6 +36,8 @@ export class Task {
   readonly failWith: 'bidi' | 'too-large' | undefined;
   aborted = false;
   delivered = false;
+  /** A Data-Out came after the data phase had ended while the command ran: it fails with this. */
+  dataPhaseError: DataOutError | undefined = undefined;
   state: 'collecting' | 'executing' | 'done' = 'collecting';
   private readonly release: () => void;
   private controller: AbortController | undefined;

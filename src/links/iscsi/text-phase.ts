@@ -4,7 +4,7 @@
 
 import { RESERVED_TAG, RejectReason } from './constants.ts';
 import type { IscsiConnection } from './connection.ts';
-import { parseNumber } from './keys.ts';
+import { parseMaxRecvDataSegmentLength } from './keys.ts';
 import { encodeTextResponse } from './pdu-out.ts';
 import type { TextRequestPdu } from './pdu.ts';
 import type { TargetName } from './context.ts';
@@ -73,6 +73,16 @@ export class TextPhase {
       }
       throw e;
     }
+    const seen = new Set<string>();
+    for (const [k] of keys) {
+      if (seen.has(k)) {
+        // RFC 7143 §6.2: a key is offered at most once in a negotiation
+        this.reset();
+        conn.reject(RejectReason.ProtocolError, pdu.raw.bhs, `${k} sent twice in one Text Request`);
+        return;
+      }
+      seen.add(k);
+    }
     this.sender = new TextSender(encodeTextKeys(this.answer(keys)));
     this.itt = pdu.itt;
     this.sendPiece(pdu);
@@ -120,9 +130,11 @@ export class TextPhase {
       if (k === 'SendTargets') {
         out.push(...this.sendTargets(v));
       } else if (k === 'MaxRecvDataSegmentLength') {
-        const n = parseNumber(v);
-        if (n === undefined || n < 512 || n > 0xffffff) out.push([k, 'Reject']);
-        else conn.params!.maxXmitDataSegmentLength = n;
+        const n = parseMaxRecvDataSegmentLength(v);
+        if (typeof n === 'string') {
+          conn.log('warn', n);
+          out.push([k, 'Reject']);
+        } else conn.params!.maxXmitDataSegmentLength = n;
       } else if (k.startsWith('X-') || k.startsWith('X#') || !KNOWN.has(k)) {
         out.push([k, 'NotUnderstood']);
       } else {

@@ -12,6 +12,11 @@ export class TextFormatError extends Error {
 
 /** Longest key name (§6.1: 63 bytes) and value we accept (SendTargets lists may be long). */
 export const MAX_KEY_LENGTH = 63;
+/**
+ * A key name (§6.1): letters, digits, '.', '-', '+', '@', '_', starting with a letter (RFC 7144's
+ * iSCSIProtocolLevel starts with a small one); public extension keys start with "X#" (§13).
+ */
+const KEY_NAME = /^(?:[A-Za-z]|X#)[A-Za-z0-9.\-+@_]*$/;
 export const MAX_VALUE_LENGTH = 8192;
 
 /** Parses a complete text segment (all continuation PDUs joined). Empty strings are skipped. */
@@ -28,6 +33,7 @@ export function parseTextKeys(data: Buffer): KeyValue[] {
       const key = s.slice(0, eq);
       const value = s.slice(eq + 1);
       if (key.length > MAX_KEY_LENGTH) throw new TextFormatError(`text key "${key.slice(0, 80)}" is too long`);
+      if (!KEY_NAME.test(key)) throw new TextFormatError(`malformed text key name ${JSON.stringify(key)}`);
       if (value.length > MAX_VALUE_LENGTH) throw new TextFormatError(`value of ${key} is too long`);
       out.push([key, value]);
     }

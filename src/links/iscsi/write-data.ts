@@ -144,6 +144,9 @@ export class WriteCollector {
     const b = this.buf;
     if (b && d.data.buffer === b.buffer && d.data.byteOffset >= b.byteOffset && d.data.byteOffset < b.byteOffset + b.length) this.openPlacements--;
     const len = d.data.length;
+    // RFC 7143 §11.7.5: past the last Data-Out no DataSN is in order (a repeat of the last one
+    // included); at ERL 0 this is a protocol error for the task
+    if (this.complete) throw new DataOutError(`Data-Out (DataSN ${d.dataSN}, offset ${d.bufferOffset}) after all ${this.edtl} bytes were received`);
     if (d.ttt === RESERVED_TAG) {
       if (!this.unsolicitedOpen) throw new DataOutError('unsolicited Data-Out outside the unsolicited burst');
       if (d.dataSN !== this.unsolicitedDataSN) throw new DataOutError(`DataSN ${d.dataSN}, expected ${this.unsolicitedDataSN}`);
