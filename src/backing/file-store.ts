@@ -22,6 +22,7 @@ import { ioBuffer } from './buffers.ts';
 import { readBuffers } from './buffer-pool.ts';
 import { PinnedData } from '../scsi/data-in.ts';
 import { StoreError, type BlockStore, type Extent } from './store.ts';
+import { errnoText, isWriteRefusal } from './errno.ts';
 
 export interface FileStoreOptions {
   readonly path: string;
@@ -129,8 +130,12 @@ export class FileStore implements BlockStore {
       fh = await fsp.open(o.path, flags);
     } catch (e) {
       const code = errCode(e);
-      const hint = code === 'EINVAL' && o.direct ? ' (the file system does not support O_DIRECT)' : '';
-      throw new StoreError('open', `cannot open ${o.path}: ${code ?? (e as Error).message}${hint}`, code);
+      let hint = code === 'EINVAL' && o.direct ? ': the file system does not support O_DIRECT' : '';
+      // read-write refused, yet it can be read: the read-only option is the likely intent
+      if (!o.readOnly && isWriteRefusal(code) && (await fsp.access(o.path, C.R_OK).then(() => true, () => false))) {
+        hint = '; it can be read: -r (readOnly: true) serves it read-only';
+      }
+      throw new StoreError('open', `cannot open ${o.path}: ${errnoText(e)}${hint}`, code);
     }
     try {
       const st = await fh.stat();
@@ -153,11 +158,16 @@ export class FileStore implements BlockStore {
     }
   }
 
-  async refreshSize(): Promise<number> {
+  async refreshSize(o: { allowShrink?: boolean } = {}): Promise<number> {
     const st = await this.fh.stat();
     const size = st.isBlockDevice() ? await blockDeviceSize(st.rdev) : st.size;
     if (size === undefined || size === 0 || size % this.o.blockSize !== 0) {
       throw new StoreError('open', `${this.o.path} is now ${size ?? 'of unknown size'} bytes, not a non-zero multiple of the ${this.o.blockSize}-byte block size; keeping ${this.size}`);
+    }
+    // Initiators may hold data (file systems, caches) past the new end: taking it away under
+    // them loses it, so it is done only when asked for.
+    if (size < this.size && !o.allowShrink) {
+      throw new StoreError('open', `${this.o.path} shrank from ${this.size} to ${size} bytes: refused, initiators would lose what lies past byte ${size} (restore the size, or accept it with: fileio_tgt resize --shrink NAME); keeping ${this.size}`);
     }
     this.size = size;
     return size;

@@ -51,9 +51,10 @@ export interface BlockStore {
   prefetch?(offset: number, length: number): Promise<void>;
   /**
    * Re-reads the backing size (the image was grown or shrunk underneath) and adopts it: `size`
-   * then reports it. Rejects with a StoreError when it is not a multiple of the block size.
+   * then reports it. Rejects with a StoreError when it is not a multiple of the block size, or
+   * smaller than before without `allowShrink`.
    */
-  refreshSize?(): Promise<number>;
+  refreshSize?(o?: { allowShrink?: boolean }): Promise<number>;
 }
 
 /** A run of bytes that is all mapped (allocated) or all deallocated. */

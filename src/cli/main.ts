@@ -1,7 +1,7 @@
 // fileio_tgt [options] NAME FILE [NAME FILE ...] — compatible with SCST's fileio_tgt where the
 // options overlap (-b -r -t -o -n -c), plus the link, portal and config options of our own.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   DEFAULT_IQN_PREFIX,
@@ -28,8 +28,11 @@ import { startServing } from '../host/threads/host-group.ts';
 import { createLogger, statusLine } from '../host/log.ts';
 import { HandlerRegistry } from '../host/registry.ts';
 import type { DeviceConfig } from '../handlers/contract.ts';
-import { controlRequest, defaultControlPath } from '../host/control.ts';
+import { defaultControlPath } from '../host/control.ts';
 import { describeAccess } from '../host/acl.ts';
+import { runMedia, runResize, runStatus } from './control-commands.ts';
+import { whenLauncherGone } from './launcher.ts';
+import { errnoText } from '../backing/errno.ts';
 
 export interface CliOptions {
   block?: number;
@@ -51,7 +54,7 @@ export interface CliOptions {
   verbose?: boolean;
   listTypes?: boolean;
   export?: 'local' | 'iscsi';
-  control?: string;
+  control?: string | false;
   scstVersion?: string;
   threads?: number | 'auto';
   allowAnyInitiator?: boolean;
@@ -76,7 +79,7 @@ export function buildProgram(): Command {
     .option('-r, --read_only', 'serve read-only: writes fail with DATA PROTECT')
     .option('-t, --write_through', 'write-through: every write is durable before it is acknowledged (O_DSYNC, WCE=0)')
     .option('-o, --direct', 'open the backing file with O_DIRECT')
-    .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded (size from FILE)')
+    .option('-n, --nullio', 'no backing I/O: reads return zeros, writes are discarded; the size is FILE\'s, or FILE is a size such as 10G')
     .option('-c, --nv_cache', 'the backing store is non-volatile: skip flushes')
     .option('--cache-size <size>', 'in-process page cache per device: bytes or 64M, 1G; 0 = none (default: 256M with -o, else none)', (v: string) => {
       try {
@@ -96,7 +99,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--link <link>', 'how commands reach the devices (default auto: scst_user when /dev/scst_user can be opened, else tcmu when target_core_user is loaded and we are root, else iscsi)').choices(LINKS))
     .addOption(new Option('--export <how>', 'with --link tcmu: local = a /dev/sdX through tcm_loop (default), iscsi = LIO\'s iSCSI target on --portal').choices(['local', 'iscsi']))
     .option('--scst-version <string>', 'with --link scst_user: the DEV_USER_VERSION string to register with (default: from the installed SCST headers or the running SCST)')
-    .option('--control <path>', 'control socket for run-time media changes (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
+    .option('--control <path>', 'control socket for fileio_tgt status and media changes, opened for every device type (default $FILEIO_TGT_CONTROL, /run/fileio_tgt.sock as root, else $XDG_RUNTIME_DIR/fileio_tgt.sock or /tmp/fileio_tgt-UID.sock)')
+    .option('--no-control', 'open no control socket (fileio_tgt status and media cannot reach this process)')
     .option('--threads <n>', 'threads for the embedded iSCSI target: targets are spread over them, each target\'s devices in one (default auto: one per core)', (v: string) => {
       if (v === 'auto') return 'auto';
       const n = Number(v);
@@ -105,24 +109,13 @@ export function buildProgram(): Command {
     })
     .option('--allow-any-initiator', 'serve targets without "acls" or CHAP to any initiator even when --portal is not a loopback address')
     .option('--list-acls', 'print which initiator sees which LUNs of every target (ACL entry, CHAP user, read-only mappings) and exit')
-    .option('--handlers <file>', 'handler registry to use instead of the built-in handlers.json')
+    .option('--handlers <file>', 'a handlers.json of your own: its device types are added to the built-in ones (see README, Adding a handler type)')
     .option('--json', 'machine-readable JSON status and log lines')
     .option('-v, --verbose', 'debug logging')
     .option('--list-types', 'list the handler types and exit')
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
     .showHelpAfterError('(run fileio_tgt --help for usage)')
-    .addHelpText(
-      'after',
-      [
-        '',
-        'Tapes and libraries:',
-        '  fileio_tgt --type tape tape0 /vtl/A00001L6.tape   one drive with that cartridge (an empty file is formatted as a blank cartridge)',
-        '  fileio_tgt --type changer lib1 /vtl --drives 2    a library: changer at LUN 0, drives at LUN 1.., a slot per cartridge plus free ones, 1 mail slot',
-        '  fileio_tgt tape create|info ...                   make or inspect a cartridge file',
-        'All library options (slots, mailSlots, drive names, generation, state file) are fields of a "libraries"',
-        'entry in --config: README.md "CD/DVD drives, tapes and libraries" and src/handlers/changer/README.md.',
-      ].join('\n'),
-    );
+    .addHelpText('after', helpAfter);
 }
 
 function intOption(v: string, min: number, max: number): number {
@@ -130,6 +123,20 @@ function intOption(v: string, min: number, max: number): number {
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
   return n;
 }
+
+/** Command-line options that describe devices: [option key, flag, the config file's field]. */
+const DEVICE_OPTIONS: ReadonlyArray<readonly [keyof CliOptions, string, string]> = [
+  ['block', '--block', 'blockSize'],
+  ['read_only', '--read_only', 'readOnly'],
+  ['write_through', '--write_through', 'writeThrough'],
+  ['direct', '--direct', 'direct'],
+  ['nullio', '--nullio', 'nullio'],
+  ['nv_cache', '--nv_cache', 'nvCache'],
+  ['cacheSize', '--cache-size', 'cacheSize'],
+  ['removable', '--removable', 'removable'],
+  ['thin', '--thin', 'thin'],
+  ['type', '--type', 'type'],
+];
 
 /** Turns parsed options and positional pairs into a validated ServeConfig. */
 export async function buildServeConfig(args: string[], opts: CliOptions, types: readonly string[]): Promise<ServeConfig> {
@@ -139,7 +146,7 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
     try {
       text = await readFile(opts.config, 'utf8');
     } catch (e) {
-      throw new ConfigError(opts.config, '', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ConfigError(opts.config, '', `cannot read: ${errnoText(e)}`);
     }
     file = parseConfigFile(text, opts.config, types);
   }
@@ -148,6 +155,15 @@ export async function buildServeConfig(args: string[], opts: CliOptions, types: 
   }
   if (args.length === 0 && file.devices.length === 0) {
     throw new ConfigError('command line', '', 'no devices: give NAME FILE pairs or --config FILE');
+  }
+  if (opts.config && args.length === 0) {
+    // device options shape the NAME FILE devices of the command line; the config file's devices
+    // carry their own fields, so an option with nothing to apply to is a mistake, not a default
+    const given = DEVICE_OPTIONS.filter(([key]) => (key === 'type' ? opts.type !== 'disk' : opts[key] !== undefined && opts[key] !== false));
+    if (given.length) {
+      const [, flag, field] = given[0]!;
+      throw new ConfigError('command line', flag, `applies to NAME FILE devices on the command line, not to those of ${opts.config}: set "${field}" on its devices instead`);
+    }
   }
   if (!types.includes(opts.type)) {
     throw new ConfigError('command line', '--type', `unknown handler type "${opts.type}" (known: ${types.join(', ')})`);
@@ -192,84 +208,71 @@ function cliDevice(name: string, backing: string, opts: CliOptions): DeviceConfi
   };
   if (opts.cacheSize !== undefined) dev.cacheSize = opts.cacheSize;
   if (opts.generation !== undefined) dev.options = { ...dev.options, generation: opts.generation };
-  // A nullio device may be given a size instead of a file: "fileio_tgt --type nullio null1 1T".
-  const size = opts.type === 'nullio' ? parseSize(backing) : undefined;
+  if (opts.type !== 'nullio' && !opts.nullio) return dev;
+  // nullio: FILE gives the size (the handler reads it), or FILE is a size: "null1 1T".
+  const size = parseSize(backing);
   if (size !== undefined) {
     delete dev.file;
     dev.sizeBytes = size;
+  } else if (backing === '-' || (/^\d/.test(backing) && !existsSync(backing))) {
+    throw new ConfigError('command line', `device ${name}`, `"${backing}" is neither a size (bytes, or 64M, 10G, 1T) nor an existing file`);
   }
   return dev;
 }
 
-/** `fileio_tgt media ACTION NAME [ISO]`: asks a running fileio_tgt to change a drive's medium. */
-export function buildMediaProgram(): Command {
-  return new Command('fileio_tgt media')
-    .description('Change the medium of a running removable-media device (cdrom): load an ISO, eject, swap, or show the status.')
-    .argument('<action>', 'load | eject | swap | status')
-    .argument('<name>', 'device name')
-    .argument('[iso]', 'ISO image (load, swap; load without it closes the tray)')
-    .option('--force', 'eject or swap even while an initiator prevents medium removal')
-    .option('--control <path>', 'control socket of the running fileio_tgt')
-    .option('--json', 'print the reply as JSON');
+/** The subcommands: the first word of the command line, its usage and what it does (for --help). */
+const COMMANDS: ReadonlyArray<{ name: string; usage: string; about: string; run: (argv: string[]) => Promise<number> }> = [
+  { name: 'disk', usage: 'disk create --size 10G FILE', about: 'make a disk image (sparse unless --preallocate)', run: async (a) => (await import('./disk.ts')).diskMain(a) },
+  { name: 'status', usage: 'status [--json]', about: 'what a running fileio_tgt serves: sessions, devices, counters', run: runStatus },
+  { name: 'media', usage: 'media load|eject|swap|status NAME [FILE]', about: 'change the disc of a running cdrom drive; status shows any drive', run: runMedia },
+  { name: 'resize', usage: 'resize [--shrink] [NAME...]', about: 'devices re-read the size of their images (as SIGUSR2 does)', run: runResize },
+  { name: 'tape', usage: 'tape create|info ... FILE', about: 'make or inspect a tape cartridge file', run: async (a) => (await import('../media/cli.ts')).tapeMain(a) },
+  { name: 'help', usage: 'help [COMMAND]', about: 'this help, or a command\'s', run: help },
+];
+
+/** Shown after the options of fileio_tgt --help: the subcommands and the first steps. */
+function helpAfter(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length));
+  return [
+    '',
+    'Commands (fileio_tgt COMMAND --help for their options):',
+    ...COMMANDS.map((c) => `  fileio_tgt ${c.usage.padEnd(width)}  ${c.about}`),
+    '',
+    'Examples:',
+    '  fileio_tgt disk create --size 10G disk.img     (or: truncate -s 10G disk.img)',
+    '  fileio_tgt disk1 disk.img                      serve it on 127.0.0.1:3260; Ctrl-C stops',
+    '  fileio_tgt --type cdrom dvd1 debian.iso        a DVD drive; --type nullio null1 1T: a disk with no storage',
+    '  fileio_tgt --list-types                        the device types (--handlers FILE adds your own)',
+    '',
+    'Device options (-b -r -t -o -n -c --cache-size --removable --thin --type) apply to the NAME FILE',
+    'devices of the command line; a --config file\'s devices set the same fields themselves.',
+    '',
+    'Tapes and libraries:',
+    '  fileio_tgt --type tape tape0 /vtl/A00001L6.tape   one drive with that cartridge (an empty file is formatted as a blank cartridge)',
+    '  fileio_tgt --type changer lib1 /vtl --drives 2    a library: changer at LUN 0, drives at LUN 1.., a slot per cartridge plus free ones, 1 mail slot',
+    'All library options (slots, mailSlots, drive names, generation, state file) are fields of a "libraries"',
+    'entry in --config: README.md "CD/DVD drives, tapes and libraries" and src/handlers/changer/README.md.',
+  ].join('\n');
 }
 
-async function runMedia(argv: string[]): Promise<number> {
-  const program = buildMediaProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
-  const [action, device, iso] = program.args as [string, string, string | undefined];
-  const o = program.opts<{ force?: boolean; control?: string; json?: boolean }>();
-  if (!['load', 'eject', 'swap', 'status'].includes(action)) {
-    process.stderr.write(`fileio_tgt media: unknown action "${action}" (load, eject, swap, status)\n`);
-    return 1;
-  }
-  let reply: Record<string, unknown>;
-  try {
-    reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'media', action, device, file: iso === undefined ? undefined : resolvePath(iso), force: !!o.force });
-  } catch (e) {
-    process.stderr.write(`fileio_tgt media: ${(e as Error).message}\n`);
-    return 1;
-  }
-  if (!reply.ok) {
-    process.stderr.write(`fileio_tgt media: ${String(reply.error)}\n`);
-    return 1;
-  }
-  if (o.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
-  else process.stdout.write(`${String(reply.device)}: tray ${String(reply.tray)}, ${reply.ready ? `${String(reply.profile)} ${String(reply.file)} (${String(reply.blocks)} blocks)` : reply.file ? `disc ${String(reply.file)} not ready` : 'no disc'}${reply.prevented ? ', removal prevented' : ''}\n`);
-  return 0;
-}
-
-/** `fileio_tgt status`: the running fileio_tgt's devices and counters (page cache included), as JSON. */
-async function runStatus(argv: string[]): Promise<number> {
-  const program = new Command('fileio_tgt status')
-    .description('Print the status of a running fileio_tgt (sessions, devices, page cache counters) as JSON.')
-    .option('--control <path>', 'control socket of the running fileio_tgt')
-    .exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
-  const o = program.opts<{ control?: string }>();
-  try {
-    const reply = await controlRequest(o.control ?? defaultControlPath(), { cmd: 'status' });
-    process.stdout.write(`${JSON.stringify(reply)}\n`);
+/** `fileio_tgt help [COMMAND]`. */
+async function help(argv: string[]): Promise<number> {
+  const name = argv[0];
+  if (name === undefined) {
+    buildProgram().outputHelp();
     return 0;
-  } catch (e) {
-    process.stderr.write(`fileio_tgt status: ${(e as Error).message}\n`);
+  }
+  const cmd = COMMANDS.find((c) => c.name === name && c.name !== 'help');
+  if (!cmd) {
+    process.stderr.write(`fileio_tgt help: no command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})\n`);
     return 1;
   }
+  return cmd.run([...argv.slice(1), '--help']);
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'media') return runMedia(argv.slice(1));
-  if (argv[0] === 'status') return runStatus(argv.slice(1));
-  if (argv[0] === 'tape') return (await import('../media/cli.ts')).tapeMain(argv.slice(1));
+  const cmd = COMMANDS.find((c) => c.name === argv[0]);
+  if (cmd) return cmd.run(argv.slice(1));
   const program = buildProgram().exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -308,11 +311,17 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return fail(e, !!opts.json);
   }
-  for (const s of host.served) printServed(s, !!opts.json);
-  if (host.control) statusLine(!!opts.json, { event: 'control', path: host.control.path }, `control socket: ${host.control.path} (fileio_tgt status; fileio_tgt media load|eject|swap NAME [ISO])`);
+  // signals are handled before anything says "serving": whoever reads that line may signal at once
   // SIGHUP: the --config file again, for its ACLs and CHAP (devices and targets stay)
   const reload = opts.config ? () => HandlerRegistry.open(opts.handlers).then((r) => buildServeConfig(program.args, opts, r.types())) : undefined;
-  return serveUntilSignal(host, log, !!opts.json, reload);
+  const served = serveUntilSignal(host, log, !!opts.json, reload);
+  for (const s of host.served) printServed(s, !!opts.json);
+  if (host.control) {
+    const path = host.control.path;
+    const flag = path === defaultControlPath() ? '' : ` --control ${path}`;
+    statusLine(!!opts.json, { event: 'control', path }, `control socket: ${path} (fileio_tgt status${flag}; fileio_tgt media load|eject|swap|status NAME [FILE]${flag})`);
+  }
+  return served;
 }
 
 /** The status line of one served LUN (at start, and for LUNs added while running). */
@@ -324,7 +333,9 @@ function printServed(s: ServedLun, json: boolean): void {
       : s.via === 'scst_user'
         ? ` (SCST user device ${s.device}; add it to a target: scstadmin -add_lun N -driver DRV -target TGT -device ${s.device})`
         : '';
-  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${s.file ? `, ${s.file}` : ''} -> ${s.url}${via}${s.acl ? ` (for ${s.acl})` : ''}`);
+  // a nullio device given a FILE takes only its size from it: say so, lest it look served
+  const file = !s.file ? '' : s.file === '-' ? ', no file' : s.details.backing === 'nullio' && s.file !== 'nullio' ? `, nullio (the size of ${s.file})` : `, ${s.file}`;
+  statusLine(json, { event: 'serving', ...s }, `${s.device}: ${s.type}${size}${file} -> ${s.url}${via}${s.acl ? ` (for ${s.acl})` : ''}`);
 }
 
 function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, json: boolean, reload?: () => Promise<ServeConfig>): Promise<number> {
@@ -351,6 +362,10 @@ function serveUntilSignal(host: Serving, log: ReturnType<typeof createLogger>, j
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    whenLauncherGone((pid) => {
+      log('warn', `npm (pid ${pid}), which started this process, has exited: stopping (a service runs bin/fileio_tgt.js directly)`);
+      stop('SIGTERM');
+    });
     process.on('SIGUSR1', () => {
       void host.status().then((st) => statusLine(json, { event: 'stats', ...st }, JSON.stringify(st)));
     });

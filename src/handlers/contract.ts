@@ -57,3 +57,30 @@ export interface HandlerModule {
   /** Opens the backing store and returns the ready logical unit; rejects with a clear Error. */
   create(config: DeviceConfig, host: HandlerHost): Promise<LogicalUnit>;
 }
+
+/** What create() must return: the members of LogicalUnit a link calls, and their kinds. */
+const LOGICAL_UNIT_MEMBERS: ReadonlyArray<readonly [string, 'string' | 'number' | 'function']> = [
+  ['name', 'string'],
+  ['type', 'string'],
+  ['peripheralType', 'number'],
+  ['execute', 'function'],
+  ['taskManagement', 'function'],
+  ['nexusLost', 'function'],
+  ['describe', 'function'],
+  ['flush', 'function'],
+  ['close', 'function'],
+];
+
+/**
+ * Why `value` is not a LogicalUnit, naming the first missing or mistyped member (undefined when
+ * it is one). The host checks what create() returns with it before anything listens.
+ */
+export function logicalUnitProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return `returned ${value === null ? 'null' : typeof value}, not a LogicalUnit object`;
+  for (const [key, kind] of LOGICAL_UNIT_MEMBERS) {
+    const actual = typeof (value as Record<string, unknown>)[key];
+    if (actual === 'undefined') return `returned an object without ${kind === 'function' ? `${key}()` : key} (a LogicalUnit has ${LOGICAL_UNIT_MEMBERS.map(([k, t]) => (t === 'function' ? `${k}()` : k)).join(', ')}; extending ScsiLogicalUnit gives them all)`;
+    if (actual !== kind) return `returned an object whose ${key} is a ${actual}, not a ${kind}`;
+  }
+  return undefined;
+}

@@ -3,17 +3,20 @@
 //
 // Path: --control PATH, else $FILEIO_TGT_CONTROL, else /run/fileio_tgt.sock as root and
 // $XDG_RUNTIME_DIR/fileio_tgt.sock (or /tmp/fileio_tgt-UID.sock) otherwise. The socket is made
-// 0600: whoever can talk to it can change the media initiators see. It is opened only when a
-// device has removable media to change (cdrom); a path another live process answers on is left
-// alone (a warning; media changes then need --control), a stale one is replaced.
+// 0600: whoever can talk to it can change the media initiators see. Every fileio_tgt opens it,
+// whatever its device types (--no-control: none); a path another live process answers on is left
+// alone (a warning; that process's status and media changes then need --control), a stale one
+// is replaced.
 //
 // Requests:  {"cmd":"media","device":"dvd1","action":"load"|"eject"|"swap"|"status","file":"/x.iso","force":false}
 //            {"cmd":"status"}
+//            {"cmd":"resize","devices":["d1"],"shrink":false}   (devices absent: all)
 // Responses: {"ok":true,...} or {"ok":false,"error":"message"}
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errnoText } from '../backing/errno.ts';
 
 export type ControlRequest = Record<string, unknown> & { cmd: string };
 export type ControlHandler = (req: ControlRequest) => Promise<Record<string, unknown>>;
@@ -130,7 +133,25 @@ export function controlRequest(path: string, req: ControlRequest, timeoutMs = 30
     });
     s.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new Error(`cannot reach fileio_tgt on ${path}: ${e.code ?? e.message} (is it running? --control/FILEIO_TGT_CONTROL name another socket)`));
+      reject(new Error(unreachable(path, e)));
     });
   });
+}
+
+/** Why nobody answers on `path`, in terms of what the user can do about it. */
+export function unreachable(path: string, e: NodeJS.ErrnoException): string {
+  const elsewhere = 'a running fileio_tgt prints "control socket: PATH" when it starts; pass that PATH with --control or FILEIO_TGT_CONTROL';
+  switch (e.code) {
+    case 'ENOENT':
+      return `no control socket ${path}: no fileio_tgt is running with this path (${elsewhere}; one started with --no-control has none)`;
+    case 'ECONNREFUSED':
+      return `nothing answers on ${path}: the fileio_tgt that made it has exited (a stale socket; ${elsewhere})`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied on ${path}: the socket is 0600, run this as the user that started fileio_tgt`;
+    case 'ENOTSOCK':
+      return `${path} is not a socket (${elsewhere})`;
+    default:
+      return `cannot reach fileio_tgt on ${path}: ${errnoText(e)}`;
+  }
 }

@@ -1,8 +1,8 @@
 // The handler host: creates logical units from the registry, groups them into SCSI targets, puts
 // them on a link (embedded iSCSI or LIO tcmu), and takes it all down again in order (link first,
 // then flush and close).
-import type { DeviceConfig, HandlerHost } from '../handlers/contract.ts';
-import type { LogicalUnit } from '../scsi/command.ts';
+import { logicalUnitProblem, type DeviceConfig, type HandlerHost } from '../handlers/contract.ts';
+import type { LogicalUnit, ResizeOptions } from '../scsi/command.ts';
 import { IscsiLink, type IscsiLinkOptions } from '../links/iscsi/link.ts';
 import type { Link, LinkContext, LinkLun, LinkTarget } from '../links/link.ts';
 import { chooseLink, probeKernel, type LinkProbe } from '../links/select.ts';
@@ -36,7 +36,7 @@ export interface HostOptions {
   probe?: LinkProbe;
   /** tcmu only: tcm_loop (a local /dev/sdX, the default) or LIO's iSCSI target. */
   export?: ExportKind;
-  /** Control socket path (media changes at run time); default defaultControlPath(); false: none. */
+  /** Control socket path (status, media changes at run time); default defaultControlPath(); false: none. */
   control?: string | false;
   /** Told about every LUN added while running (a new image in a folder of ISOs). */
   onServed?: (lun: ServedLun) => void;
@@ -54,11 +54,24 @@ export interface Serving {
   readonly control?: ControlServer | undefined;
   /** Devices and link counters (fileio_tgt status, SIGUSR1). */
   status(): Promise<Record<string, unknown>>;
-  /** Devices re-read their backing size (SIGUSR2); resolves with those whose capacity changed. */
-  resize(): Promise<string[]>;
+  /**
+   * Devices re-read their backing size (SIGUSR2, fileio_tgt resize); resolves with those whose
+   * capacity changed. A shrunk image is refused (logged) unless `allowShrink`; `devices` limits it.
+   */
+  resize(o?: HostResize): Promise<string[]>;
   /** New ACLs and CHAP from a reloaded config (SIGHUP); resolves with one line per closed session. */
   reloadAccess(cfg: ServeConfig): Promise<string[]>;
   close(timeoutMs?: number): Promise<void>;
+}
+
+export interface HostResize extends ResizeOptions {
+  /** Only these devices (all when absent). */
+  readonly devices?: readonly string[];
+}
+
+export interface ResizeReport {
+  resized: string[];
+  failed: Array<{ device: string; error: string }>;
 }
 
 export class Host implements Serving {
@@ -107,6 +120,8 @@ export class Host implements Serving {
         }
         const folderSet = await openFolderSet(dev, cfg.targets, log);
         sets.set(dev.name, folderSet);
+        // an empty folder serves no LUN yet, so no "serving" line would say it is there
+        if (folderSet.set.drives.size === 0) log('info', `${dev.name}: no images in ${dev.file} yet; ${folderSet.target} serves each *.iso/*.img copied in as a new LUN`);
         for (const lu of folderSet.set.drives.values()) {
           if (units.has(lu.name)) throw new StartupError(`${dev.name}: drive name ${lu.name} is already a device name`);
           units.set(lu.name, lu);
@@ -137,8 +152,8 @@ export class Host implements Serving {
       host.unitsByName = units;
       host.exportKind = o.export ?? 'local';
       for (const { set, target } of host.sets) set.start({ addLun: async (lun, lu) => void (await host.addLun(target, lun, lu)) });
-      // media changes and folder sets need it; an explicit --control also serves status (page cache counters)
-      if (o.control !== false && (host.wantsControl || o.control !== undefined)) {
+      // every device type gets it (status for all, media changes for drives): one rule to remember
+      if (o.control !== false) {
         const path = o.control ?? defaultControlPath();
         host.control = await ControlServer.listen(path, (req) => host.handleControl(req)).catch((e: Error) => {
           log('warn', `no control channel: ${e.message}`);
@@ -147,8 +162,9 @@ export class Host implements Serving {
       }
       return host;
     } catch (e) {
-      await Promise.allSettled([...sets.values()].map((s) => s.set.close()));
-      await Promise.allSettled([...units.values()].map((u) => u.close()));
+      // async callbacks: a close() that throws at once must not hide the error being reported
+      await Promise.allSettled([...sets.values()].map(async (s) => s.set.close()));
+      await Promise.allSettled([...units.values()].map(async (u) => u.close()));
       throw e;
     }
   }
@@ -194,23 +210,23 @@ export class Host implements Serving {
     return Promise.resolve(this.stats());
   }
 
-  /** A control channel has something to do: media to change, folders of images that grow. */
-  get wantsControl(): boolean {
-    return this.units.some(isMediaChanger) || this.sets.length > 0;
-  }
-
   hasDevice(name: string): boolean {
     return this.units.some((u) => u.name === name);
   }
 
-  /** One control channel request: media changes and status. */
+  /** One control channel request: media changes, status, resize. */
   async handleControl(req: ControlRequest): Promise<Record<string, unknown>> {
     if (req.cmd === 'status') return this.stats();
-    if (req.cmd !== 'media') throw new Error(`unknown command ${JSON.stringify(req.cmd)} (media, status)`);
+    if (req.cmd === 'resize') return { ...(await this.resizeReport(resizeRequest(req))) };
+    if (req.cmd !== 'media') throw new Error(`unknown command ${JSON.stringify(req.cmd)} (media, status, resize)`);
     const unit = this.units.find((u) => u.name === req.device);
     if (!unit) throw new Error(`no device ${JSON.stringify(req.device)} (devices: ${this.units.map((u) => u.name).join(', ')})`);
-    if (!isMediaChanger(unit)) throw new Error(`${unit.name} is a ${unit.type}: it has no media to change`);
     const action = req.action;
+    // every drive can say what it holds; only cdrom drives have media to change from here
+    if (!isMediaChanger(unit)) {
+      if (action === 'status') return { device: unit.name, type: unit.type, ...unit.describe() };
+      throw new Error(`${unit.name} is a ${unit.type} drive: fileio_tgt media ${String(action)} changes the discs of cdrom drives (a tape is loaded and unloaded by its initiator or a library's changer)`);
+    }
     if (action !== 'load' && action !== 'eject' && action !== 'swap' && action !== 'status') throw new Error('action must be load, eject, swap or status');
     if (req.file !== undefined && typeof req.file !== 'string') throw new Error('file must be a string');
     return unit.media({ action, file: req.file as string | undefined, force: req.force === true });
@@ -220,17 +236,25 @@ export class Host implements Serving {
    * Devices re-read their backing size (SIGUSR2, after an image was grown): those whose capacity
    * changed raise CAPACITY DATA HAS CHANGED (and tell the kernel, for scst_user).
    */
-  async resize(): Promise<string[]> {
-    const changed: string[] = [];
+  async resize(o: HostResize = {}): Promise<string[]> {
+    return (await this.resizeReport(o)).resized;
+  }
+
+  /** resize(), with the devices that refused (each also logged) for the control channel's client. */
+  async resizeReport(o: HostResize = {}): Promise<ResizeReport> {
+    const report: ResizeReport = { resized: [], failed: [] };
+    const unknown = o.devices?.find((d) => !this.hasDevice(d));
+    if (unknown !== undefined) throw new Error(`no device ${JSON.stringify(unknown)} (devices: ${this.units.map((u) => u.name).join(', ')})`);
     for (const u of this.units) {
-      if (!u.resize) continue;
+      if (!u.resize || (o.devices && !o.devices.includes(u.name))) continue;
       try {
-        if (await u.resize()) changed.push(u.name);
+        if (await u.resize({ allowShrink: o.allowShrink === true })) report.resized.push(u.name);
       } catch (e) {
-        this.log('error', `${u.name}: resize: ${(e as Error).message}`);
+        this.log('error', `${u.name}: ${(e as Error).message}`);
+        report.failed.push({ device: u.name, error: (e as Error).message });
       }
     }
-    return changed;
+    return report;
   }
 
   /** Finishes or fails in-flight commands, takes the link down, then flushes and closes every device. */
@@ -250,6 +274,13 @@ export class Host implements Serving {
     })();
     return this.closing;
   }
+}
+
+/** The options of a control channel "resize" request ({ cmd, devices?: [names], shrink?: true }). */
+export function resizeRequest(req: ControlRequest): HostResize {
+  const devices = req.devices;
+  if (devices !== undefined && !(Array.isArray(devices) && devices.every((d) => typeof d === 'string'))) throw new Error('devices must be an array of device names');
+  return { devices: devices as string[] | undefined, allowShrink: req.shrink === true };
 }
 
 function readOnlyLuns(luns: readonly LunMapping[]): Set<number> {
@@ -279,9 +310,17 @@ function servedLun(l: LinkLun, lu: LogicalUnit, via: string, dev: DeviceConfig |
 async function createUnit(dev: DeviceConfig, registry: HandlerRegistry, log: Logger, units: ReadonlyMap<string, LogicalUnit>): Promise<LogicalUnit> {
   const handler = await registry.load(dev.type);
   const host: HandlerHost = { log: (level, message) => log(level, `${dev.name}: ${message}`), unit: (name) => units.get(name) };
+  let unit: LogicalUnit;
   try {
-    return await handler.create(dev, host);
+    unit = await handler.create(dev, host);
   } catch (e) {
     throw new StartupError(`${dev.name}: ${(e as Error).message}`);
   }
+  const problem = logicalUnitProblem(unit);
+  if (problem) {
+    const close = (unit as Partial<LogicalUnit> | null)?.close;
+    if (typeof close === 'function') await Promise.resolve().then(() => close.call(unit)).catch(() => undefined);
+    throw new StartupError(`${dev.name}: the ${dev.type} handler's create() ${problem}`);
+  }
+  return unit;
 }

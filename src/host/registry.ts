@@ -1,17 +1,21 @@
 // The handler registry: handlers.json maps a type name to a module that default-exports a
 // HandlerModule. Built-ins and user prototypes are registered the same way, so a developer adds
-// a device type by writing one module and one JSON entry.
+// a device type by writing one module and one JSON entry in a file of their own, given with
+// --handlers FILE: its types are added to the built-in ones.
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HandlerModule } from '../handlers/contract.ts';
 import { ConfigError } from './errors.ts';
+import { errnoText } from '../backing/errno.ts';
 
 export interface RegistryEntry {
   readonly type: string;
   /** Absolute path of the module file. */
   readonly module: string;
   readonly description: string;
+  /** The registry file that names it (for error messages). */
+  readonly file: string;
 }
 
 const TYPE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -49,29 +53,40 @@ export function parseRegistry(text: string, file: string): Map<string, RegistryE
       throw new ConfigError(file, `${at}.description`, 'must be a string');
     }
     const module = isAbsolute(entry.module) ? entry.module : resolve(base, entry.module);
-    out.set(type, { type, module, description: (entry.description as string | undefined) ?? '' });
+    out.set(type, { type, module, description: (entry.description as string | undefined) ?? '', file });
   }
   return out;
 }
 
 export class HandlerRegistry {
-  readonly file: string;
+  /** The registries read, built-in first. */
+  readonly files: readonly string[];
   readonly entries: Map<string, RegistryEntry>;
   private readonly loaded = new Map<string, Promise<HandlerModule>>();
 
-  private constructor(file: string, entries: Map<string, RegistryEntry>) {
-    this.file = file;
+  private constructor(files: string[], entries: Map<string, RegistryEntry>) {
+    this.files = files;
     this.entries = entries;
   }
 
-  static async open(file = defaultRegistryPath()): Promise<HandlerRegistry> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(file, '', `cannot read the handler registry: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  /**
+   * The built-in handler types, plus those of `extra` (--handlers FILE). A type of `extra` that
+   * is already built in is an error: a prototype adds a type, it never silently replaces one.
+   */
+  static async open(extra?: string): Promise<HandlerRegistry> {
+    const builtIn = defaultRegistryPath();
+    const entries = await readRegistry(builtIn);
+    if (extra === undefined || resolve(extra) === builtIn) return new HandlerRegistry([builtIn], entries);
+    for (const [type, entry] of await readRegistry(extra)) {
+      if (entries.has(type)) throw new ConfigError(extra, `handlers.${type}`, `"${type}" is a built-in handler type; give yours another name`);
+      entries.set(type, entry);
     }
-    return new HandlerRegistry(file, parseRegistry(text, file));
+    return new HandlerRegistry([builtIn, extra], entries);
+  }
+
+  /** Only the types of `file` (tests, and tools that want no built-ins). */
+  static async openOnly(file: string): Promise<HandlerRegistry> {
+    return new HandlerRegistry([file], await readRegistry(file));
   }
 
   types(): string[] {
@@ -82,18 +97,29 @@ export class HandlerRegistry {
   load(type: string): Promise<HandlerModule> {
     const entry = this.entries.get(type);
     if (!entry) {
-      return Promise.reject(new ConfigError(this.file, `handlers.${type}`, `no handler type "${type}" (known: ${this.types().join(', ')})`));
+      return Promise.reject(new ConfigError(this.files[this.files.length - 1]!, `handlers.${type}`, `no handler type "${type}" (known: ${this.types().join(', ')})`));
     }
     let p = this.loaded.get(type);
     if (!p) {
-      p = importHandler(entry, this.file);
+      p = importHandler(entry);
       this.loaded.set(type, p);
     }
     return p;
   }
 }
 
-async function importHandler(entry: RegistryEntry, file: string): Promise<HandlerModule> {
+async function readRegistry(file: string): Promise<Map<string, RegistryEntry>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, '', `cannot read the handler registry: ${errnoText(e)}`);
+  }
+  return parseRegistry(text, file);
+}
+
+async function importHandler(entry: RegistryEntry): Promise<HandlerModule> {
+  const file = entry.file;
   let mod: { default?: unknown };
   try {
     mod = await import(pathToFileURL(entry.module).href);

@@ -4,6 +4,9 @@ import { Command, CommanderError } from 'commander';
 import { Cartridge, RecordKind } from './cartridge.ts';
 import { densityByCode, densityByGeneration, densityForCapacity, formatCapacity, parseTapeSize } from './density.ts';
 
+/** The LTO generation of a cartridge whose command line and barcode name none. */
+const DEFAULT_GENERATION = 6;
+
 function progress(label: string): (done: number, total: number) => void {
   let shown = false;
   return (done, total) => {
@@ -26,20 +29,27 @@ export async function tapeMain(argv: string[], out: (s: string) => void = (s) =>
     .description('create a blank cartridge file')
     .argument('<FILE>', 'cartridge file to create (must not exist)')
     .requiredOption('--barcode <label>', 'volume label (barcode), 1-32 printable characters, e.g. A00001L6')
-    .option('--size <bytes>', 'native capacity, e.g. 2.5T, 800G, 64M (default: from --generation, else LTO-6 2.5T)')
-    .option('--generation <n>', 'LTO generation 1-9 (density code and default size)')
+    .option('--size <bytes>', 'native capacity, e.g. 2.5T, 800G, 64M (default: the generation\'s)')
+    .option('--generation <n>', 'LTO generation 1-9: density code and default size (default: the barcode\'s L1-L9, else 6, or the first that holds --size)')
     .option('--worm', 'write-once cartridge: append only')
     .option('--cleaning', 'cleaning cartridge')
     .option('--json', 'print the header as JSON')
     .action(async (file: string, o: { barcode: string; size?: string; generation?: string; worm?: boolean; cleaning?: boolean; json?: boolean }) => {
       const gen = o.generation !== undefined ? densityByGeneration(Number(o.generation)) : undefined;
       if (o.generation !== undefined && !gen) throw new Error(`--generation ${o.generation}: LTO generations are 1 to 9`);
-      const size = o.size !== undefined ? parseTapeSize(o.size) : (gen?.capacity ?? 2.5e12);
+      // the generation: --generation, else the barcode's media type (LTO labels end in L1..L9),
+      // else LTO-6, or the first generation whose native capacity holds --size
+      const labelled = /L([1-9])$/.exec(o.barcode);
+      const size = o.size !== undefined ? parseTapeSize(o.size) : (gen ?? densityByGeneration(Number(labelled?.[1] ?? DEFAULT_GENERATION))!).capacity;
       if (size === undefined) throw new Error(`--size ${o.size}: not a size (examples: 2.5T, 800G, 64M)`);
-      const density = gen ?? densityForCapacity(size);
+      const byLabel = labelled ? densityByGeneration(Number(labelled[1])) : undefined;
+      const fallback = densityForCapacity(size).generation > DEFAULT_GENERATION ? densityForCapacity(size) : densityByGeneration(DEFAULT_GENERATION)!;
+      const density = gen ?? byLabel ?? fallback;
+      const grown = density !== densityByGeneration(DEFAULT_GENERATION);
+      const why = gen ? '' : byLabel ? `, from the barcode's L${byLabel.generation}` : `; no --generation: ${grown ? 'the first generation that holds this size' : `LTO-${DEFAULT_GENERATION} is the default`}, --generation N picks another`;
       const h = await Cartridge.create(file, { barcode: o.barcode, capacity: size, worm: o.worm, cleaning: o.cleaning, density: density.code });
-      if (o.json) out(`${JSON.stringify({ file, barcode: h.barcode, capacity: h.capacity, worm: !!o.worm, density: h.density })}\n`);
-      else out(`${file}: cartridge ${h.barcode}, ${size} bytes, LTO-${density.generation} (density ${density.code.toString(16)}h)${o.worm ? ', WORM' : ''}\n`);
+      if (o.json) out(`${JSON.stringify({ file, barcode: h.barcode, capacity: h.capacity, worm: !!o.worm, density: h.density, generation: density.generation })}\n`);
+      else out(`${file}: cartridge ${h.barcode}, ${size} bytes, LTO-${density.generation} (density ${density.code.toString(16)}h${why})${o.worm ? ', WORM' : ''}\n`);
     });
   program
     .command('info')

@@ -106,12 +106,20 @@ export interface LogicalUnit {
    * Returns the function that unsubscribes.
    */
   onCapacityChanged?(listener: () => void): () => void;
-  /** Optional: re-read the backing size; resolves true when the capacity changed (then as above). */
-  resize?(): Promise<boolean>;
+  /**
+   * Optional: re-read the backing size; resolves true when the capacity changed (then as above).
+   * A smaller size is refused (rejects) unless `allowShrink`.
+   */
+  resize?(o?: ResizeOptions): Promise<boolean>;
   /** Make every acknowledged write durable (used at shutdown and by timers). */
   flush(): Promise<void>;
   /** Flush and release the backing store. */
   close(): Promise<void>;
+}
+
+/** How a resize treats a backing store that became smaller (initiators may lose data past its end). */
+export interface ResizeOptions {
+  readonly allowShrink?: boolean;
 }
 
 /** Outcome of a task management function, in transport-neutral terms. */

@@ -160,6 +160,7 @@ export const VersionDescriptor = {
 export const DeviceType = {
   DISK: 0x00,
   TAPE: 0x01,
+  PROCESSOR: 0x03,
   CDROM: 0x05,
   CHANGER: 0x08,
   UNKNOWN: 0x1f,

@@ -1,6 +1,6 @@
 // The logical-unit core shared by every device type: UA queues, dispatch through composed opcode
 // tables, task-set ordering, the reservation hook point, sense format, never throwing out of execute.
-import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, TaskManagementFunction } from './command.ts';
+import type { LogicalUnit, Nexus, ResizeOptions, ScsiCommand, ScsiResponse, TaskManagementFunction } from './command.ts';
 import { Asc, SenseKey, Status, type AscPair } from './constants.ts';
 import { cdbLengthForOpcode, checkControlByte, cdbTooShort } from './cdb.ts';
 import { PinnedData } from './data-in.ts';
@@ -55,8 +55,8 @@ export interface LogicalUnitSpec {
   /** NO SENSE ASC/ASCQ REQUEST SENSE reports when nothing is pending (low power condition, ...). */
   readonly idleSense?: () => AscPair | undefined;
   readonly describe: () => Record<string, unknown>;
-  /** Adopts a changed backing size; resolves true when the capacity changed. */
-  readonly resize?: () => Promise<boolean>;
+  /** Adopts a changed backing size; resolves true when the capacity changed; refuses a shrink unless allowed. */
+  readonly resize?: (o: ResizeOptions) => Promise<boolean>;
   readonly flush: () => Promise<void>;
   readonly close: () => Promise<void>;
   readonly log: LuLogger;
@@ -148,7 +148,7 @@ export class ScsiLogicalUnit implements LogicalUnit {
     if (e instanceof CheckCondition) return this.checkCondition(e);
     this.counters.internalErrors++;
     const op = cmd.cdb.length > 0 ? cmd.cdb[0]!.toString(16).padStart(2, '0') : '--';
-    this.spec.log('error', `${this.name}: internal error in opcode ${op}h: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    this.spec.log('error', `internal error in opcode ${op}h: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return this.checkCondition(new CheckCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE));
   }
 
@@ -231,8 +231,8 @@ export class ScsiLogicalUnit implements LogicalUnit {
    * Re-reads the backing size (SIGUSR2 after an image was grown); when the capacity changed,
    * raises CAPACITY DATA HAS CHANGED. Resolves false for devices without a resizable backing.
    */
-  async resize(): Promise<boolean> {
-    if (!this.spec.resize || !(await this.spec.resize())) return false;
+  async resize(o: ResizeOptions = {}): Promise<boolean> {
+    if (!this.spec.resize || !(await this.spec.resize(o))) return false;
     this.capacityChanged();
     return true;
   }

@@ -3,54 +3,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LogicalUnit, Nexus, ScsiCommand, ScsiResponse, ScsiTargetPort, TaskAttribute } from '../../src/scsi/command.ts';
+import type { ScsiResponse } from '../../src/scsi/command.ts';
 import { deviceDefaults } from '../../src/host/config.ts';
 import { dataBytes } from '../../src/scsi/data-in.ts';
 import type { DeviceConfig } from '../../src/handlers/contract.ts';
 import { createDiskUnit, openStore } from '../../src/handlers/disk/create.ts';
 import type { ScsiLogicalUnit } from '../../src/scsi/logical-unit.ts';
 
-export function nexus(n: number, initiator = `iqn.2026-01.test:init${n}`): Nexus {
-  return {
-    id: `nexus-${n}-${Math.random().toString(36).slice(2)}`,
-    initiatorPort: `${initiator},i,0x23d00000000${n}`,
-    targetPort: 'iqn.2026-11.org.fileio-tgt:disk1,t,0x0001',
-    relativeTargetPort: 1,
-    transportId: Buffer.from([0x05, 0, 0, 0]),
-  };
-}
-
-export interface SendOptions {
-  dataOut?: Buffer;
-  lun?: number;
-  attribute?: TaskAttribute;
-  expectedLength?: number;
-}
-
-export function command(cdb: number[] | Buffer, nx: Nexus, o: SendOptions = {}): ScsiCommand {
-  return {
-    cdb: Buffer.from(cdb),
-    nexus: nx,
-    lun: o.lun ?? 0,
-    tag: 1,
-    attribute: o.attribute ?? 'simple',
-    expectedLength: o.expectedLength ?? 1 << 20,
-    dataOut: o.dataOut,
-  };
-}
-
-export function send(lu: LogicalUnit | ScsiTargetPort, cdb: number[] | Buffer, nx: Nexus, o: SendOptions = {}): Promise<ScsiResponse> {
-  return lu.execute(command(cdb, nx, o));
-}
-
-/** Sends TEST UNIT READY until it is GOOD (clears the power-on UA). */
-export async function clearUa(lu: LogicalUnit | ScsiTargetPort, nx: Nexus, lun = 0): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    const r = await send(lu, [0, 0, 0, 0, 0, 0], nx, { lun });
-    if (r.status === 0) return;
-  }
-  throw new Error('UA never cleared');
-}
+// the raw-CDB helpers handler authors get from fileio_tgt/testing
+export { testNexus as nexus, testCommand as command, sendCdb as send, clearUnitAttention as clearUa, type SendOptions } from '../../src/testing.ts';
 
 export interface SenseView {
   key: number;

@@ -20,14 +20,16 @@ export interface RunningTarget {
 
 /**
  * Starts the CLI and waits until it reports `devices` served LUNs (JSON status lines).
- * `nodeFlags`: run it as `node FLAGS CLI` (e.g. --heapsnapshot-signal), with `cwd`.
+ * `nodeFlags`: run it as `node FLAGS CLI` (e.g. --heapsnapshot-signal), with `cwd`; `env`: added
+ * to this process's environment.
  */
-export async function startTarget(args: string[], devices = 1, timeoutMs = 20_000, nodeFlags?: { flags: string[]; cwd: string }): Promise<RunningTarget> {
+export async function startTarget(args: string[], devices = 1, timeoutMs = 20_000, nodeFlags?: { flags: string[]; cwd: string }, env?: NodeJS.ProcessEnv): Promise<RunningTarget> {
   // the executable itself, as a user runs it (its #! line carries the V8 flags)
   const cliArgs = ['--json', '--portal', '127.0.0.1:0', ...args];
+  const childEnv = env && { ...process.env, ...env };
   const proc = nodeFlags
-    ? spawn(process.execPath, ['--max-semi-space-size=2', ...nodeFlags.flags, CLI, ...cliArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: nodeFlags.cwd })
-    : spawn(CLI, cliArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(process.execPath, ['--max-semi-space-size=2', ...nodeFlags.flags, CLI, ...cliArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: nodeFlags.cwd, env: childEnv })
+    : spawn(CLI, cliArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const served: Served[] = [];
@@ -79,9 +81,9 @@ export interface ToolResult {
 }
 
 /** Runs a program with a time limit; never throws for a non-zero exit. */
-export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<ToolResult> {
+export function run(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<ToolResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8', env: env && { ...process.env, ...env } }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 128) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -89,6 +91,6 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<To
 }
 
 /** Runs the CLI to completion (for start-up error cases). */
-export function runCli(args: string[], timeoutMs = 20_000): Promise<ToolResult> {
-  return run(CLI, args, timeoutMs);
+export function runCli(args: string[], timeoutMs = 20_000, env?: NodeJS.ProcessEnv): Promise<ToolResult> {
+  return run(CLI, args, timeoutMs, env);
 }

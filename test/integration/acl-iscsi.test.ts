@@ -194,7 +194,7 @@ describe('a target with CHAP and two ACL entries, and a second target for one of
       const s = new RawSession(`iscsi://backup%another-16-bytes@${portal}/${STORE}/1`);
       try {
         await s.ready();
-        const r = await runCli(['status', '--control', join(dir, 'ctl.sock')]);
+        const r = await runCli(['status', '--json', '--control', join(dir, 'ctl.sock')]);
         assert.equal(r.code, 0, r.stderr);
         const st = JSON.parse(r.stdout) as { link: { perSession: Array<{ initiator: string; target: string; acl: string; auth: string }> } };
         const mine = st.link.perSession.find((p) => p.initiator === RAW && p.target === STORE);
@@ -264,7 +264,7 @@ describe('SIGHUP reloads ACLs and CHAP: new rules for new logins, sessions they 
   ];
   const inq = (initiator: string) => run('iscsi-inq', ['-i', initiator, `iscsi://store%sixteen-byte-sec@${portal}/${STORE}/0`], 30_000);
   const sessions = async () => {
-    const r = await runCli(['status', '--control', join(dir, 'ctl.sock')]);
+    const r = await runCli(['status', '--json', '--control', join(dir, 'ctl.sock')]);
     assert.equal(r.code, 0, r.stderr);
     return (JSON.parse(r.stdout) as { link: { perSession: Array<{ initiator: string; type: string }> } }).link.perSession.filter((p) => p.type === 'Normal').map((p) => p.initiator);
   };

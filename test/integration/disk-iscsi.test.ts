@@ -156,7 +156,7 @@ describe('durability and shutdown', () => {
       assert.equal((await s.send([0x35, 0, 0, 0, 0x10, 0, 0, 0, 8, 0])).status, 0);
       assert.equal((await s.send(write10(6144, 8, false), { out: Buffer.alloc(4096, 0xc3) })).status, 0);
       assert.equal((await s.send([0x91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])).status, 0);
-      const st = await run(process.execPath, [CLI, 'status', '--control', control]);
+      const st = await run(process.execPath, [CLI, 'status', '--json', '--control', control]);
       assert.equal(st.code, 0, st.stderr);
       const status = JSON.parse(st.stdout) as Record<string, unknown>;
       const dev = (status.devices as Array<{ name: string; cache?: Record<string, number> }>).find((d) => d.name === 'wb1');

@@ -75,7 +75,7 @@ describe('three targets on three threads', () => {
   });
 
   test('status shows every thread and every device; a media change reaches the thread with the drive', async () => {
-    const st = await runCli(['status', '--control', control()]);
+    const st = await runCli(['status', '--json', '--control', control()]);
     assert.equal(st.code, 0, st.stderr);
     const s = JSON.parse(st.stdout) as { link: { threads: Array<{ targets: string[] }> }; devices: Array<{ name: string }> };
     assert.deepEqual(s.link.threads.map((t) => t.targets), [[T('one')], [T('two')], [T('three')]]);
@@ -116,7 +116,7 @@ test('a device that cannot be opened in another thread is one clear line and a n
     const missing = join(dir, 'missing.img');
     const r = await runCli(['--portal', '127.0.0.1:0', '--threads', '2', 'ok', join(dir, 'ok.img'), 'gone', missing]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr.trim(), `fileio_tgt: gone: cannot open ${missing}: ENOENT`);
+    assert.equal(r.stderr.trim(), `fileio_tgt: gone: cannot open ${missing}: no such file or directory (ENOENT)`);
     assert.doesNotMatch(r.stdout, /->/, 'nothing reported as served');
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -24,12 +24,12 @@ test('bad images fail with one clear message naming the file', async () => {
     const four = await tempImage(t.dir, 6144, 'four.img');
     await assert.rejects(FileStore.open({ ...base, path: four, blockSize: 4096 }), { message: `${four} is 6144 bytes, not a multiple of the 4096-byte block size` });
     const missing = join(t.dir, 'missing.img');
-    await assert.rejects(FileStore.open({ ...base, path: missing }), { message: `cannot open ${missing}: ENOENT` });
+    await assert.rejects(FileStore.open({ ...base, path: missing }), { message: `cannot open ${missing}: no such file or directory (ENOENT)` });
     const empty = join(t.dir, 'empty.img');
     await writeFile(empty, '');
     await assert.rejects(FileStore.open({ ...base, path: empty }), { message: `${empty} is empty (0 bytes)` });
-    await assert.rejects(disk.create(diskConfig({ file: missing }), host), { message: `cannot open ${missing}: ENOENT` });
-    await assert.rejects(FileStore.open({ ...base, path: t.dir }), { message: `cannot open ${t.dir}: EISDIR` });
+    await assert.rejects(disk.create(diskConfig({ file: missing }), host), { message: `cannot open ${missing}: no such file or directory (ENOENT)` });
+    await assert.rejects(FileStore.open({ ...base, path: t.dir }), { message: `cannot open ${t.dir}: is a directory (EISDIR)` });
   } finally {
     await t.cleanup();
   }

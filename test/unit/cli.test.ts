@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { buildProgram, buildServeConfig, type CliOptions } from '../../src/cli/main.ts';
+import { tempDir } from '../helpers/scsi-harness.ts';
 
 const TYPES = ['disk', 'nullio'];
 
@@ -52,7 +55,7 @@ test('bad command lines get one clear message', async () => {
   assert.throws(() => parse(['--cache-size', '1000', 'd', 'f']), /a page cache of 1000 bytes is too small/);
   assert.throws(() => parse(['--cache-size', 'lots', 'd', 'f']), /"lots" is not a size/);
   const s = parse(['--config', '/nonexistent/x.json']);
-  await assert.rejects(buildServeConfig(s.args, s.opts, TYPES), /\/nonexistent\/x\.json: cannot read: ENOENT/);
+  await assert.rejects(buildServeConfig(s.args, s.opts, TYPES), /\/nonexistent\/x\.json: cannot read: no such file or directory \(ENOENT\)/);
 });
 
 test('--cache-size gives every command-line device a page cache of that size', async () => {
@@ -67,4 +70,25 @@ test('--cache-size gives every command-line device a page cache of that size', a
   );
   const none = parse(['d1', '/x/a.img']);
   assert.equal((await buildServeConfig(none.args, none.opts, TYPES)).devices[0]!.cacheSize, undefined, 'absent: the default for the mode');
+});
+
+test('a device option with --config and no NAME FILE devices is an error, not silently ignored', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const cfgFile = join(dir, 'cfg.json');
+    await writeFile(cfgFile, JSON.stringify({ devices: [{ name: 'os', file: '/images/os.img' }] }));
+    const b = parse(['-b', '4096', '--config', cfgFile]);
+    await assert.rejects(buildServeConfig(b.args, b.opts, TYPES), (e: Error) => {
+      assert.equal(e.message, `command line: --block: applies to NAME FILE devices on the command line, not to those of ${cfgFile}: set "blockSize" on its devices instead`);
+      return true;
+    });
+    const r = parse(['-r', '--config', cfgFile]);
+    await assert.rejects(buildServeConfig(r.args, r.opts, TYPES), /--read_only: applies to NAME FILE devices .* set "readOnly"/);
+    // with NAME FILE devices too, the option applies to those and the file's devices keep theirs
+    const both = parse(['-b', '4096', '--config', cfgFile, 'd1', '/images/d1.img']);
+    const cfg = await buildServeConfig(both.args, both.opts, TYPES);
+    assert.deepEqual(cfg.devices.map((d) => [d.name, d.blockSize]), [['os', 512], ['d1', 4096]]);
+  } finally {
+    await cleanup();
+  }
 });

@@ -4,6 +4,7 @@
 // CD-ROM (0008h), anything larger a DVD-ROM (0010h). A last partial block reads as zero-padded.
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { errnoText } from '../../backing/errno.ts';
 
 export const BLOCK = 2048;
 /** 80 minutes x 60 s x 75 frames: the largest CD-ROM. */
@@ -36,7 +37,7 @@ export class IsoDisc {
     try {
       fh = await open(path, 'r');
     } catch (e) {
-      throw new Error(`cannot open ISO image ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new Error(`cannot open ISO image ${path}: ${errnoText(e)}`);
     }
     try {
       const st = await fh.stat();

@@ -73,7 +73,7 @@ export async function openStore(config: DeviceConfig): Promise<BlockStore> {
 async function openFileStore(config: DeviceConfig): Promise<FileStore | NullStore> {
   checkBlockSize(config);
   if (config.nullio || config.file === undefined) {
-    const size = config.sizeBytes ?? DEFAULT_NULLIO_SIZE;
+    const size = config.sizeBytes ?? (config.file !== undefined ? await sizeOfFile(config.file, config.blockSize) : DEFAULT_NULLIO_SIZE);
     if (!Number.isSafeInteger(size) || size <= 0 || size % config.blockSize !== 0) {
       throw new Error(`device ${config.name}: size ${size} bytes is not a positive multiple of the ${config.blockSize}-byte block size`);
     }
@@ -87,6 +87,16 @@ async function openFileStore(config: DeviceConfig): Promise<FileStore | NullStor
     direct: config.direct,
     nvCache: config.nvCache,
   });
+}
+
+/**
+ * nullio with a FILE and no size: the file (or block device) gives the size, as SCST's
+ * fileio_tgt -n does. Opened read-only and closed again; a missing file is an error, never 1 TiB.
+ */
+async function sizeOfFile(path: string, blockSize: number): Promise<number> {
+  const f = await FileStore.open({ path, blockSize, readOnly: true, writeThrough: false, direct: false, nvCache: false });
+  await f.close();
+  return f.size;
 }
 
 function allocationUnitOf(store: BlockStore): number {
@@ -155,7 +165,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
   };
   const copyManager = new CopyManager(copyEndpoint);
   const unregisterCopy = registerCopyEndpoint(copyEndpoint);
-  const subLog = (m: string) => log('error', `${config.name}: ${m}`);
+  const subLog = (m: string) => log('error', m);
   // persistent reservations; APTPL state is kept next to the image (createDisk restores it)
   const pr = reservations ?? new LuReservations({ image: reservationImage(config), log });
   const lu = new ScsiLogicalUnit({
@@ -194,7 +204,7 @@ export function createDiskUnit(config: DeviceConfig, store: BlockStore, log: LuL
     },
     idleSense: () => medium.powerSense(),
     describe: () => dev.describe(),
-    resize: () => dev.resize(),
+    resize: (o) => dev.resize(o),
     flush: () => dev.flush(),
     close: () => {
       unregisterCopy();

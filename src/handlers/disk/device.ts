@@ -2,6 +2,7 @@
 // medium presence. Commands (sbc-*.ts) call these methods; transitions are testable without a network.
 import type { BlockStore } from '../../backing/store.ts';
 import { StoreError } from '../../backing/store.ts';
+import type { ResizeOptions } from '../../scsi/command.ts';
 import type { DataIn } from '../../scsi/data-in.ts';
 import { Asc, SenseKey } from '../../scsi/constants.ts';
 import type { ModePages } from '../../scsi/mode-pages.ts';
@@ -84,14 +85,15 @@ export class DiskDevice {
   }
 
   /**
-   * Adopts the backing store's current size (the image was grown or shrunk). Resolves true when
-   * the capacity changed; the LU then raises CAPACITY DATA HAS CHANGED.
+   * Adopts the backing store's current size (the image was grown, or shrunk with `allowShrink`).
+   * Resolves true when the capacity changed; the LU then raises CAPACITY DATA HAS CHANGED.
    */
-  async resize(): Promise<boolean> {
+  async resize(o: ResizeOptions = {}): Promise<boolean> {
     if (!this.store.refreshSize) return false;
-    const blocks = BigInt((await this.store.refreshSize()) / this.blockSize);
+    const blocks = BigInt((await this.store.refreshSize(o)) / this.blockSize);
     if (blocks === this.blocks) return false;
-    this.log('info', `${this.settings.name}: capacity ${this.blocks} -> ${blocks} blocks`);
+    // the host puts the device name in front of every line a handler logs
+    this.log('info', `capacity ${this.blocks} -> ${blocks} blocks`);
     this.blocks = blocks;
     return true;
   }
@@ -137,7 +139,7 @@ export class DiskDevice {
 
   private ioError(e: unknown, op: 'read' | 'write'): CheckCondition {
     if (e instanceof CheckCondition) return e;
-    this.log('error', `${this.settings.name}: ${e instanceof Error ? e.message : String(e)}`);
+    this.log('error', e instanceof Error ? e.message : String(e));
     if (!(e instanceof StoreError)) return new CheckCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
     return new CheckCondition(SenseKey.MEDIUM_ERROR, op === 'read' ? Asc.UNRECOVERED_READ_ERROR : Asc.WRITE_ERROR);
   }
@@ -422,7 +424,7 @@ export class DiskDevice {
       }
     } catch (e) {
       this.sanitizeFailed = true;
-      this.log('error', `${this.settings.name}: SANITIZE failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log('error', `SANITIZE failed: ${e instanceof Error ? e.message : String(e)}`);
       throw e;
     } finally {
       this.sanitizing = undefined;

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import type { ServeConfig } from '../config.ts';
 import { ControlServer, defaultControlPath, type ControlRequest } from '../control.ts';
-import { Host, type HostOptions, type ServedLun, type Serving } from '../host.ts';
+import { Host, resizeRequest, type HostOptions, type HostResize, type ResizeReport, type ServedLun, type Serving } from '../host.ts';
 import type { Logger } from '../log.ts';
 import type { HandlerRegistry } from '../registry.ts';
 import { chooseLink, probeKernel } from '../../links/select.ts';
@@ -89,7 +89,7 @@ export class HostGroup implements Serving {
     }
     const group = new HostGroup(cfg, local, threads);
     log('info', `iscsi targets on ${plan.length} threads: ${plan.map((p) => p.targets.map((t) => t.iqn).join(' ')).join(' | ')}`);
-    if (o.control !== false && (local.wantsControl || threads.some((t) => t.wantsControl) || o.control !== undefined)) {
+    if (o.control !== false) {
       const path = o.control ?? defaultControlPath();
       group.control = await ControlServer.listen(path, (req) => group.handleControl(req)).catch((e: Error) => {
         log('warn', `no control channel: ${e.message}`);
@@ -124,6 +124,7 @@ export class HostGroup implements Serving {
 
   async handleControl(req: ControlRequest): Promise<Record<string, unknown>> {
     if (req.cmd === 'status') return this.status();
+    if (req.cmd === 'resize') return { ...(await this.resizeReport(resizeRequest(req))) };
     const device = typeof req.device === 'string' ? req.device : '';
     if (req.cmd !== 'media' || this.local.hasDevice(device)) return this.local.handleControl(req);
     const t = this.threads.find((x) => x.hasDevice(device));
@@ -144,9 +145,24 @@ export class HostGroup implements Serving {
     return all.flat();
   }
 
-  async resize(): Promise<string[]> {
-    const all = await Promise.all([this.local.resize(), ...this.threads.map((t) => t.request({ cmd: 'resize' }).then((r) => r as string[], () => []))]);
-    return all.flat();
+  async resize(o: HostResize = {}): Promise<string[]> {
+    return (await this.resizeReport(o)).resized;
+  }
+
+  private async resizeReport(o: HostResize): Promise<ResizeReport> {
+    const names = new Set(this.served.map((s) => s.device));
+    const unknown = o.devices?.find((d) => !names.has(d));
+    if (unknown !== undefined) throw new Error(`no device ${JSON.stringify(unknown)} (devices: ${[...names].join(', ')})`);
+    const mine = (devices: string[]) => o.devices?.filter((d) => devices.includes(d));
+    const local = this.local.resizeReport({ ...o, devices: o.devices && mine(this.local.served.map((s) => s.device)) });
+    const theirs = this.threads.map((t) =>
+      t.request({ cmd: 'resize', devices: o.devices && mine(t.served.map((s) => s.device)), shrink: o.allowShrink === true }).then(
+        (r) => r as ResizeReport,
+        (): ResizeReport => ({ resized: [], failed: [] }),
+      ),
+    );
+    const all = await Promise.all([local, ...theirs]);
+    return { resized: all.flatMap((r) => r.resized), failed: all.flatMap((r) => r.failed) };
   }
 
   close(timeoutMs = 10_000): Promise<void> {

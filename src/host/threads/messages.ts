@@ -5,13 +5,14 @@ import type { ServedLun } from '../host.ts';
 import type { LogLevel } from '../../handlers/contract.ts';
 
 /** What the listening thread asks a target thread besides control requests. */
-export type ThreadRequest = ControlRequest | { cmd: 'resize' } | { cmd: 'access'; cfg: ServeConfig };
+/** A control request (status, media, resize), or new access rules (SIGHUP). */
+export type ThreadRequest = ControlRequest | { cmd: 'access'; cfg: ServeConfig };
 
 /** workerData of a target thread. */
 export interface ThreadInit {
   /** Its targets and their devices (planThreads). */
   readonly cfg: ServeConfig;
-  /** The handler registry file (--handlers), or undefined for the built-in one. */
+  /** The handler registry file (--handlers), added to the built-in one; undefined: the built-in one alone. */
   readonly handlers: string | undefined;
   /** Debug log lines are wanted (-v). */
   readonly verbose: boolean;
@@ -23,7 +24,7 @@ export type ToThread =
   | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
-  | { type: 'ready'; served: ServedLun[]; wantsControl: boolean }
+  | { type: 'ready'; served: ServedLun[] }
   | { type: 'failed'; message: string; startup: boolean }
   | { type: 'log'; level: LogLevel; message: string }
   | { type: 'served'; lun: ServedLun }

@@ -16,7 +16,6 @@ export class TargetThread {
   readonly index: number;
   readonly targets: readonly string[];
   readonly served: ServedLun[] = [];
-  wantsControl = false;
   private readonly worker: Worker;
   private readonly log: Logger;
   private base = '';
@@ -43,7 +42,6 @@ export class TargetThread {
         if (m.type === 'ready') {
           ready = true;
           t.served.push(...m.served);
-          t.wantsControl = m.wantsControl;
           resolve(t);
         } else if (m.type === 'failed') reject(m.startup ? new StartupError(m.message) : new Error(m.message));
         else t.onMessage(m);

@@ -35,7 +35,7 @@ async function run(): Promise<void> {
         return;
       case 'request': {
         const req = m.req;
-        const answer = req.cmd === 'resize' ? host.resize() : req.cmd === 'access' ? host.reloadAccess(req.cfg as ServeConfig) : host.handleControl(req); // status, media
+        const answer = req.cmd === 'access' ? host.reloadAccess(req.cfg as ServeConfig) : host.handleControl(req); // status, media, resize
         answer.then(
           (result) => post({ type: 'reply', id: m.id, ok: true, result }),
           (e: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (e as Error).message }),
@@ -50,7 +50,7 @@ async function run(): Promise<void> {
         return;
     }
   });
-  post({ type: 'ready', served: host.served, wantsControl: host.wantsControl });
+  post({ type: 'ready', served: host.served });
 }
 
 void run();
