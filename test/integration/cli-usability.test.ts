@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, runCli, startTarget } from '../helpers/target-process.ts';
+import { CLI, run, runCli, startTarget } from '../helpers/target-process.ts';
 
 const MiB = 1 << 20;
 
@@ -208,3 +208,31 @@ async function until(cond: () => boolean, why: () => string): Promise<void> {
   for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(cond(), `condition not met within 5 s: ${why()}`);
 }
+
+describe('log lines', () => {
+  test('a login logs one short line (initiator -> target, ACL, auth); the negotiated parameters only with -v', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fileio-login-'));
+    try {
+      await writeFile(join(dir, 'd.img'), '');
+      await truncate(join(dir, 'd.img'), 4 * MiB);
+      for (const verbose of [false, true]) {
+        const t = await startTarget([...(verbose ? ['-v'] : []), '--no-control', 'disk1', join(dir, 'd.img')]);
+        try {
+          const url = t.served[0]!.url;
+          const inq = await run('iscsi-inq', ['-i', 'iqn.2026-12.test:short-log', url]);
+          assert.equal(inq.code, 0, inq.stderr);
+          const lines = t.stderr().split('\n').filter((l) => l.includes('login: iqn.2026-12.test:short-log'));
+          assert.equal(lines.length, 1, t.stderr());
+          const message = (JSON.parse(lines[0]!) as { message: string }).message;
+          assert.match(message, /^iscsi .*: login: iqn\.2026-12\.test:short-log -> iqn\.2026-11\.org\.fileio-tgt:disk1 \(ACL open, auth None\)$/);
+          assert.ok(message.length < 160, `${message.length} characters`);
+          assert.equal(/login parameters: ISID 0x[0-9a-f]+, digests/.test(t.stderr()), verbose, 'parameters with -v only');
+        } finally {
+          await t.stop();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

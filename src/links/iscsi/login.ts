@@ -147,10 +147,11 @@ export class LoginPhase {
     conn.enterFullFeature(session, params);
     ctx.addSession(session, conn);
     ctx.counters.sessionsTotal++;
+    // One short line per session by default; the negotiated parameters with -v.
+    conn.log('info', `login: ${n.initiatorName} -> ${entry ? entry.iqn : `${n.sessionType} session`} (ACL ${access?.acl ?? 'open'}, auth ${auth})`);
     conn.log(
-      'info',
-      `login complete: ${n.sessionType} session${entry ? ` to ${entry.iqn}` : ''} for ${n.initiatorName} (ACL ${access?.acl ?? 'open'}, auth ${auth}), ISID 0x${isidHex(isid)}, ` +
-        `digests H=${params.headerDigest ? 'CRC32C' : 'None'} D=${params.dataDigest ? 'CRC32C' : 'None'}, ` +
+      'debug',
+      `login parameters: ISID 0x${isidHex(isid)}, digests H=${params.headerDigest ? 'CRC32C' : 'None'} D=${params.dataDigest ? 'CRC32C' : 'None'}, ` +
         `MRDSL ${params.maxRecvDataSegmentLength}/${params.maxXmitDataSegmentLength}, ` +
         `burst ${params.firstBurstLength}/${params.maxBurstLength}, InitialR2T=${params.initialR2T ? 'Yes' : 'No'}, ` +
         `ImmediateData=${params.immediateData ? 'Yes' : 'No'}, MaxOutstandingR2T=${params.maxOutstandingR2T}`,
