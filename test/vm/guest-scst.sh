@@ -176,10 +176,11 @@ modprobe -a loop dm_mod
 rm -f /tmp/slow.img; truncate -s 16M /tmp/slow.img
 LOOP=$(losetup -f --show /tmp/slow.img)
 ok6c=0 PID1=$PID
-# (no udev in the guest: dmsetup mknodes makes /dev/mapper/slow)
+# (no udev in the guest: dmsetup mknodes makes /dev/mapper/slow; a second process beside disk1's
+# names its own control socket)
 if [ -n "$LOOP" ] && echo "0 32768 linear $LOOP 0" | timeout 30 dmsetup create --noudevsync slow &&
    timeout 30 dmsetup mknodes slow && [ -b /dev/mapper/slow ] &&
-   start_target /tmp/t4.out --link scst_user --direct --cache-size 0 disk2 /dev/mapper/slow &&
+   start_target /tmp/t4.out --link scst_user --control /tmp/disk2.sock --direct --cache-size 0 disk2 /dev/mapper/slow &&
    echo "add disk2 1" > "$LOCAL/luns/mgmt" && find_sd disk2; then
   PID2=$PID PID=$PID1 SD2=$SD
   head -c $MIB /dev/urandom > /tmp/slow.bin
