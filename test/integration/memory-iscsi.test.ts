@@ -6,13 +6,13 @@
 // 64 MiB each), not connections.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestInitiator } from '../helpers/iscsi-initiator.ts';
 import { cdb10 } from '../helpers/scsi-harness.ts';
+import { floodConnections } from '../helpers/iscsi-flood.ts';
 import { heapCounts, ISCSI_CONNECTION_OBJECTS, type HeapCounts } from '../helpers/heap-snapshot.ts';
 import { startTarget, type RunningTarget } from '../helpers/target-process.ts';
 
@@ -99,22 +99,7 @@ describe('memory of the real target over many sessions (item 7)', () => {
       await ini.closedPromise;
     }
   }
-  const flood = (n: number) =>
-    Promise.all(
-      Array.from(
-        { length: n },
-        (_, j) =>
-          new Promise<void>((resolve) => {
-            const s = net.connect(port, '127.0.0.1', () => {
-              if (j % 3 === 0) s.write(Buffer.alloc(48, 0xff));
-              else if (j % 3 === 1) s.write(Buffer.from([0x43, 0x87]));
-              s.destroy();
-            });
-            s.on('close', () => resolve());
-            s.on('error', () => undefined);
-          }),
-      ),
-    );
+  const flood = (n: number) => floodConnections(port, n);
   const burst = (i0: number) => Promise.all(Array.from({ length: 50 }, (_, j) => cycle(i0 + j, 1024)));
   const SIZES = [4, 64, 256, 1024];
 

@@ -4,13 +4,13 @@
 // back where it was (bounded cycle count, bounded heap growth).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IscsiServer } from '../../src/links/iscsi/index.ts';
 import { FakePort } from '../helpers/iscsi-fake-port.ts';
 import { TestInitiator } from '../helpers/iscsi-initiator.ts';
 import { cdb10 } from '../helpers/scsi-harness.ts';
+import { floodConnections } from '../helpers/iscsi-flood.ts';
 import { heapCounts, ISCSI_CONNECTION_OBJECTS } from '../helpers/heap-snapshot.ts';
 
 const IQN = 'iqn.2026-11.test:disk';
@@ -52,22 +52,7 @@ test('item 7: connect-login-close cycles and connection floods leave nothing of 
     ini.close();
     await ini.closedPromise;
   }
-  const flood = (n: number) =>
-    Promise.all(
-      Array.from(
-        { length: n },
-        (_, j) =>
-          new Promise<void>((resolve) => {
-            const s = net.connect(where.port, '127.0.0.1', () => {
-              if (j % 3 === 0) s.write(Buffer.alloc(48, 0xff)); // garbage BHS
-              else if (j % 3 === 1) s.write(Buffer.from([0x43, 0x87])); // half a login
-              s.destroy();
-            });
-            s.on('close', () => resolve());
-            s.on('error', () => undefined);
-          }),
-      ),
-    );
+  const flood = (n: number) => floodConnections(where.port, n);
   async function settle(): Promise<number> {
     // the fake port keeps every command it ran (tests look at them): not the link's doing
     port.commands.length = 0;
