@@ -1,9 +1,10 @@
 // The subcommands that talk to a running fileio_tgt over its control socket (src/host/control.ts):
 // status, media, resize.
 import { resolve as resolvePath } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { controlRequest, defaultControlPath } from '../host/control.ts';
 import type { ResizeReport } from '../host/host.ts';
+import { parseOrExitCode } from './parse.ts';
 
 /** `fileio_tgt media ACTION NAME [ISO]`: asks a running fileio_tgt to change a drive's medium. */
 export function buildMediaProgram(): Command {
@@ -19,12 +20,8 @@ export function buildMediaProgram(): Command {
 
 export async function runMedia(argv: string[]): Promise<number> {
   const program = buildMediaProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
+  const exit = parseOrExitCode(program, argv);
+  if (exit !== undefined) return exit;
   const [action, device, iso] = program.args as [string, string, string | undefined];
   const o = program.opts<{ force?: boolean; control?: string; json?: boolean }>();
   if (!['load', 'eject', 'swap', 'status'].includes(action)) {
@@ -67,12 +64,8 @@ export function buildStatusProgram(): Command {
 
 export async function runStatus(argv: string[]): Promise<number> {
   const program = buildStatusProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
+  const exit = parseOrExitCode(program, argv);
+  if (exit !== undefined) return exit;
   const o = program.opts<{ control?: string; json?: boolean }>();
   let reply: Record<string, unknown>;
   try {
@@ -109,12 +102,8 @@ export function buildResizeProgram(): Command {
 
 export async function runResize(argv: string[]): Promise<number> {
   const program = buildResizeProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
+  const exit = parseOrExitCode(program, argv);
+  if (exit !== undefined) return exit;
   const o = program.opts<{ control?: string; shrink?: boolean }>();
   const names = program.args;
   try {

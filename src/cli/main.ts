@@ -2,7 +2,8 @@
 // options overlap (-b -r -t -o -n -c), plus the link, portal and config options of our own.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseOrExitCode } from './parse.ts';
 import {
   DEFAULT_IQN_PREFIX,
   DEFAULT_PORTAL,
@@ -274,12 +275,8 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS.find((c) => c.name === argv[0]);
   if (cmd) return cmd.run(argv.slice(1));
   const program = buildProgram().exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
+  const exit = parseOrExitCode(program, argv);
+  if (exit !== undefined) return exit;
   const opts = program.opts<CliOptions>();
   const log = createLogger({ verbose: !!opts.verbose, json: !!opts.json });
   let host: Serving;
